@@ -1,0 +1,2 @@
+export * from './schema.js';
+export { loadConfig, parseConfig, resolveConfigPath } from './load.js';

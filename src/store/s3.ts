@@ -1,0 +1,147 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable, Transform } from 'node:stream';
+import { ObjectLockedError, ObjectNotFoundError, type ObjectInfo, type ObjectStore, type PutOptions } from './types.js';
+import { assertKey } from './file.js';
+import type { StoreConfig } from '../config/schema.js';
+
+type S3Options = StoreConfig['s3'];
+
+/** An `s3://bucket/prefix` store: streaming multipart uploads, aborted on any failure. */
+export class S3Store implements ObjectStore {
+  readonly description: string;
+  private readonly client: S3Client;
+  private readonly prefix: string;
+
+  constructor(
+    readonly bucket: string,
+    prefix: string,
+    private readonly opts: S3Options,
+    client?: S3Client,
+  ) {
+    this.prefix = prefix.replace(/^\/+/, '').replace(/\/*$/, prefix ? '/' : '');
+    this.description = `s3://${bucket}/${this.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
+    const checksum = opts.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+    const config: S3ClientConfig = {
+      region: opts.region,
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle,
+      maxAttempts: opts.maxAttempts,
+      retryMode: 'standard',
+      requestChecksumCalculation: checksum,
+      responseChecksumValidation: checksum,
+    };
+    this.client = client ?? new S3Client(config);
+  }
+
+  private k(key: string): string {
+    assertKey(key);
+    return `${this.prefix}${key}`;
+  }
+
+  async put(key: string, body: Readable, opts: PutOptions = {}): Promise<{ size: number }> {
+    let size = 0;
+    const counted = body.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      }),
+    );
+    body.once('error', (err) => counted.destroy(err));
+    const lock = this.opts.objectLock;
+    const upload = new Upload({
+      client: this.client,
+      partSize: this.opts.partSizeMiB * 1024 * 1024,
+      queueSize: this.opts.queueSize,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.bucket,
+        Key: this.k(key),
+        Body: counted,
+        ...(lock ? { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: new Date(Date.now() + lock.days * 86_400_000) } : {}),
+      },
+    });
+    upload.on('httpUploadProgress', (p) => {
+      if (p.loaded !== undefined) opts.onProgress?.(p.loaded);
+    });
+    const onAbort = () => void upload.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await upload.done();
+      return { size };
+    } catch (err) {
+      // lib-storage aborts the multipart upload itself (leavePartsOnError: false); make sure of it.
+      await upload.abort().catch(() => undefined);
+      counted.destroy();
+      throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+      return res.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(key, this.description);
+      throw err;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+      return { key, size: res.ContentLength ?? 0, lastModified: res.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}${prefix}`, ContinuationToken: token }),
+      );
+      for (const o of res.Contents ?? []) {
+        if (!o.Key) continue;
+        out.push({ key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    if (this.opts.objectLock) {
+      const res = await this.client
+        .send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }))
+        .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      if (!res) return;
+      const until = res.ObjectLockRetainUntilDate;
+      if (until && until.getTime() > Date.now()) throw new ObjectLockedError(key, until);
+    }
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}

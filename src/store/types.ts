@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+
+/** What a store knows about one object. Keys are relative to the store's root (its URL prefix). */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal;
+  /** Called with the number of stored bytes written so far (for progress bars). */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * The one object-store interface. `put` is atomic: the object appears under its key only once
+ * the whole stream has been stored; a failed or aborted put leaves nothing under the key.
+ */
+export interface ObjectStore {
+  /** Human-readable location, never containing credentials. */
+  readonly description: string;
+  put(key: string, body: Readable, opts?: PutOptions): Promise<{ size: number }>;
+  /** Throws ObjectNotFoundError when the key does not exist. */
+  get(key: string): Promise<Readable>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with `prefix`, in key order. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly key: string, where: string) {
+    super(`object not found: ${key} in ${where}`);
+    this.name = 'ObjectNotFoundError';
+  }
+}
+
+/** An object is retained by S3 Object Lock and cannot be deleted yet. */
+export class ObjectLockedError extends Error {
+  constructor(readonly key: string, readonly retainUntil?: Date) {
+    super(`object ${key} is locked${retainUntil ? ` until ${retainUntil.toISOString()}` : ''}`);
+    this.name = 'ObjectLockedError';
+  }
+}
