@@ -1,0 +1,145 @@
+import { Command, CommanderError, Option } from 'commander';
+import { SOURCE_NAMES, type SourceName } from './config/schema.js';
+import { SCHEDULES, type Schedule } from './format/layout.js';
+import { EXIT_USAGE, UsageError, errorMessage, exitCodeOf } from './util/errors.js';
+import { TOOL_VERSION } from './version.js';
+import { loadEnv, parseList, parseOutput, parsePositiveInt, type GlobalOptions } from './commands/common.js';
+import { keygenCommand } from './commands/keygen.js';
+import { backupCommand } from './commands/backup.js';
+import { listCommand, pruneCommand, showCommand, verifyCommand } from './commands/catalog.js';
+import { restoreCommand } from './commands/restore.js';
+import { drillCommand } from './commands/drill.js';
+import { scheduleCommand } from './commands/schedule.js';
+
+function buildProgram(run: (p: Promise<number>) => void): Command {
+  const program = new Command('gushen-dr')
+    .description('Backup, restore and recovery drills for the GuShen platform')
+    .version(TOOL_VERSION)
+    .option('--config <file>', 'config file (default: $GUSHEN_DR_CONFIG, else ./gushen-dr.yaml)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .exitOverride()
+    .showHelpAfterError();
+  const g = (): GlobalOptions => {
+    const o = program.opts<{ config?: string; output: string; logLevel: GlobalOptions['logLevel'] }>();
+    return { config: o.config, output: parseOutput(o.output), logLevel: o.logLevel };
+  };
+
+  program
+    .command('keygen')
+    .description('write a new age identity (0600) and print its public recipient')
+    .requiredOption('--out <file>', 'identity file to create (never overwritten)')
+    .option('--recipient-out <file>', 'also write the recipient to this file')
+    .action((o: { out: string; recipientOut?: string }) => run(keygenCommand(o)));
+
+  program
+    .command('backup')
+    .description('back up every configured source into one verified backup set')
+    .addOption(new Option('--schedule <schedule>', 'schedule label').choices([...SCHEDULES]).default('manual'))
+    .option('--only <sources>', 'comma-separated subset of kube,postgres,redis')
+    .action((o: { schedule: Schedule; only?: string }) =>
+      run(loadEnv(g()).then((env) => backupCommand(env, { schedule: o.schedule, only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only') }))),
+    );
+
+  program.command('list').description('list backups, incomplete ones included').action(() => run(loadEnv(g()).then(listCommand)));
+
+  program
+    .command('show <backup>')
+    .description('show a backup manifest (<id> or latest)')
+    .action((ref: string) => run(loadEnv(g()).then((env) => showCommand(env, ref))));
+
+  program
+    .command('verify <backup>')
+    .description('check presence, sizes and checksums; --deep decrypts and checks each artifact')
+    .option('--deep', 'decrypt and run each source check (needs the identity)')
+    .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
+    .option('--scratch-dir <dir>', 'where to stage decrypted data')
+    .action((ref: string, o: { deep?: boolean; identity?: string; scratchDir?: string }) => run(loadEnv(g()).then((env) => verifyCommand(env, ref, o))));
+
+  program
+    .command('restore <backup>')
+    .description('restore a backup (<id> or latest), whole or in parts')
+    .option('--only <sources>', 'comma-separated subset of kube,postgres,redis')
+    .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
+    .option('--scratch-dir <dir>', 'where to stage decrypted data (default: the OS temp dir)')
+    .option('--force', 'overwrite a target that already holds data')
+    .option('--pg-url <url>', 'PostgreSQL server to restore into')
+    .option('--database <name>', 'target database name')
+    .option('--source-database <name>', 'which backed-up database to restore')
+    .option('--jobs <n>', 'parallel pg_restore jobs')
+    .option('--with-globals', 'also restore roles from the globals artifact')
+    .option('--redis-url <url>', 'Redis to restore into (online)')
+    .option('--redis-data-dir <dir>', 'prepare a Redis data directory (offline)')
+    .option('--to-namespace <ns>', 'restore Kubernetes objects into this namespace')
+    .option('--dry-run', 'print the Kubernetes plan and change nothing')
+    .option('--existing <policy>', 'existing Kubernetes objects: skip or update', 'skip')
+    .option('--keep-node-ports', 'keep Service nodePorts')
+    .option('--resource <ref>', 'restore one Kubernetes object, e.g. deployments.apps/ai-qtrd-web')
+    .option('--no-wait', 'do not wait for Deployments/StatefulSets to become ready')
+    .action((ref: string, o: Record<string, any>) =>
+      run(
+        loadEnv(g()).then((env) =>
+          restoreCommand(env, ref, {
+            ...o,
+            only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only'),
+            jobs: o.jobs === undefined ? undefined : parsePositiveInt(o.jobs, '--jobs'),
+          }),
+        ),
+      ),
+    );
+
+  program
+    .command('drill')
+    .description('restore the latest backup into a scratch environment, check it, report RTO/RPO, clean up')
+    .option('--backup <backup>', 'backup to drill (<id> or latest)', 'latest')
+    .option('--keep', 'keep the scratch environment')
+    .option('--keep-on-failure', 'keep the scratch environment when a check fails')
+    .option('--list', 'list past drill reports')
+    .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
+    .action((o: { backup: string; keep?: boolean; keepOnFailure?: boolean; list?: boolean; identity?: string }) =>
+      run(loadEnv(g()).then((env) => drillCommand(env, o))),
+    );
+
+  program
+    .command('prune')
+    .description('apply retention: keep the newest Completed backups per schedule, delete old failed ones')
+    .option('--dry-run', 'print what would be deleted')
+    .action((o: { dryRun?: boolean }) => run(loadEnv(g()).then((env) => pruneCommand(env, o))));
+
+  program
+    .command('schedule')
+    .description('run backups and drills on the configured schedules (for hosts without Kubernetes)')
+    .action(() => run(loadEnv(g()).then((env) => scheduleCommand(env))));
+
+  return program;
+}
+
+/** Parses argv, runs one command, and resolves with its exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  let pending: Promise<number> | undefined;
+  const program = buildProgram((p) => {
+    pending = p;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    throw err;
+  }
+  if (!pending) return 0;
+  try {
+    return await pending;
+  } catch (err) {
+    process.stderr.write(`gushen-dr: ${errorMessage(err)}\n`);
+    return err instanceof UsageError ? EXIT_USAGE : exitCodeOf(err);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const code = await runCli(argv);
+  process.exitCode = code;
+  // Child processes and sockets are closed by their owners; exit so a stray handle never hangs a CronJob.
+  setTimeout(() => process.exit(code), 200).unref();
+}

@@ -1,0 +1,53 @@
+import { runBackup } from '../backup/run.js';
+import { backupMetrics, publishMetrics } from '../observe/metrics.js';
+import { notifyWebhook } from '../observe/notify.js';
+import { createProgress } from '../observe/progress.js';
+import type { SourceName } from '../config/schema.js';
+import type { Schedule } from '../format/layout.js';
+import type { Manifest } from '../format/manifest.js';
+import { formatBytes, out, printJson, type Env } from './common.js';
+import { withSignals } from './signals.js';
+
+export async function backupCommand(env: Env, opts: { schedule: Schedule; only?: SourceName[] }): Promise<number> {
+  const manifest = await withSignals(env.log, (signal) =>
+    runBackup({
+      config: env.config,
+      store: env.store,
+      schedule: opts.schedule,
+      only: opts.only,
+      log: env.log,
+      signal,
+      progress: createProgress(process.stderr.isTTY === true && env.output === 'table'),
+    }),
+  );
+  await reportBackup(env, manifest);
+  if (env.output === 'json') printJson(manifest);
+  else {
+    for (const a of manifest.artifacts) out(`${a.name}  ${formatBytes(a.size)} -> ${formatBytes(a.stored.size)} stored${a.verifiedAt ? '  verified' : ''}`);
+    for (const f of manifest.failures) out(`FAILED ${f.artifact ?? f.source}: ${f.error}`);
+    out(`status: ${manifest.status}`);
+    out(manifest.id);
+  }
+  return manifest.status === 'Completed' ? 0 : 1;
+}
+
+/** Metrics and webhook for a finished backup. */
+export async function reportBackup(env: Env, m: Manifest): Promise<void> {
+  await publishMetrics(backupMetrics(m), env.config.metrics, env.log, { schedule: m.schedule });
+  if (m.status !== 'Completed' || env.config.notify.onSuccess) {
+    await notifyWebhook(
+      env.config.notify.webhook,
+      {
+        event: 'backup',
+        id: m.id,
+        schedule: m.schedule,
+        status: m.status,
+        startedAt: m.startedAt,
+        finishedAt: m.finishedAt,
+        artifacts: m.artifacts.map((a) => ({ name: a.name, storedBytes: a.stored.size, verified: a.verifiedAt !== undefined })),
+        failures: m.failures,
+      },
+      env.log,
+    );
+  }
+}

@@ -1,0 +1,101 @@
+import { listBackups, resolveBackup } from '../backup/catalog.js';
+import { verifyBackup } from '../backup/verify.js';
+import { prune } from '../backup/prune.js';
+import { loadIdentities } from '../config/keys.js';
+import { formatAge, formatBytes, out, printJson, table, type Env } from './common.js';
+
+export async function listCommand(env: Env): Promise<number> {
+  const entries = await listBackups(env.store);
+  if (env.output === 'json') {
+    printJson(
+      entries.map((e) => ({
+        id: e.id,
+        schedule: e.schedule,
+        status: e.status,
+        startedAt: e.startedAt?.toISOString(),
+        storedBytes: e.storedBytes,
+        artifacts: e.artifacts,
+        problem: e.problem,
+      })),
+    );
+    return 0;
+  }
+  if (entries.length === 0) {
+    out(`no backups in ${env.store.description}`);
+    return 0;
+  }
+  out(
+    table(
+      ['ID', 'SCHEDULE', 'STATUS', 'AGE', 'SIZE', 'ARTIFACTS'],
+      entries.map((e) => [e.id, e.schedule, e.status === 'Incomplete' ? 'Incomplete (no manifest)' : e.status, formatAge(e.startedAt), formatBytes(e.storedBytes), String(e.artifacts)]),
+    ),
+  );
+  return 0;
+}
+
+export async function showCommand(env: Env, ref: string): Promise<number> {
+  const m = await resolveBackup(env.store, ref);
+  if (env.output === 'json') {
+    printJson(m);
+    return 0;
+  }
+  out(`backup     ${m.id}`);
+  out(`status     ${m.status}`);
+  out(`schedule   ${m.schedule}`);
+  out(`started    ${m.startedAt}`);
+  out(`finished   ${m.finishedAt}`);
+  out(`tool       gushen-dr ${m.tool.version} on ${m.host}`);
+  out('');
+  out(
+    table(
+      ['ARTIFACT', 'KIND', 'SIZE', 'STORED', 'SHA-256', 'FACTS'],
+      m.artifacts.map((a) => [a.name, a.kind, formatBytes(a.size), formatBytes(a.stored.size), a.sha256.slice(0, 16), factsSummary(a.facts)]),
+    ),
+  );
+  for (const f of m.failures) out(`FAILED ${f.artifact ?? f.source}: ${f.error}`);
+  return 0;
+}
+
+function factsSummary(f: import('../format/manifest.js').ArtifactFacts): string {
+  switch (f.type) {
+    case 'postgres':
+      return `${f.database}: ${f.tables.length} tables, ${f.tables.reduce((s, t) => s + t.rows, 0)} rows, PostgreSQL ${f.serverVersion}`;
+    case 'postgres-globals':
+      return `${f.roles} roles`;
+    case 'redis':
+      return `${f.databases.reduce((s, d) => s + d.keys, 0)} keys in ${f.databases.length} dbs, Redis ${f.redisVersion}, RDB v${f.rdbVersion}`;
+    case 'kube':
+      return `${f.objects} objects from ${f.namespace}`;
+  }
+}
+
+export async function verifyCommand(env: Env, ref: string, opts: { deep?: boolean; identity?: string; scratchDir?: string }): Promise<number> {
+  const manifest = await resolveBackup(env.store, ref);
+  const identities = opts.deep ? await loadIdentities(env.config, opts.identity) : undefined;
+  const results = await verifyBackup({
+    store: env.store,
+    manifest,
+    config: env.config,
+    log: env.log,
+    deep: identities ? { identities, scratchDir: opts.scratchDir ?? env.config.scratchDir } : undefined,
+  });
+  const ok = results.every((r) => r.ok) && manifest.status === 'Completed';
+  if (env.output === 'json') printJson({ backup: manifest.id, status: manifest.status, ok, results });
+  else {
+    for (const r of results) out(`${r.ok ? 'ok    ' : 'FAILED'} ${r.artifact}${r.ok ? `  (${r.checks.join('; ')})` : `: ${r.error}`}`);
+    if (manifest.status !== 'Completed') out(`backup ${manifest.id} is ${manifest.status}`);
+    out(ok ? `backup ${manifest.id} verified${opts.deep ? ' (deep)' : ''}` : `backup ${manifest.id} FAILED verification`);
+  }
+  return ok ? 0 : 1;
+}
+
+export async function pruneCommand(env: Env, opts: { dryRun?: boolean }): Promise<number> {
+  const r = await prune({ store: env.store, config: env.config, log: env.log, dryRun: opts.dryRun });
+  if (env.output === 'json') printJson(r);
+  else {
+    out(table(['ID', 'STATUS', 'ACTION', 'REASON'], r.decisions.map((d) => [d.id, d.status, opts.dryRun && d.action === 'delete' ? 'would delete' : d.action, d.reason])));
+    for (const l of r.locked) out(`locked: ${l.key}${l.until ? ` until ${l.until}` : ''} (S3 Object Lock) — skipped`);
+    for (const e of r.errors) out(`ERROR ${e.id}: ${e.error}`);
+  }
+  return r.errors.length > 0 ? 1 : 0;
+}

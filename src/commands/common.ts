@@ -1,0 +1,82 @@
+import { loadConfig, resolveConfigPath, type Config } from '../config/index.js';
+import { openStore, type ObjectStore } from '../store/index.js';
+import { createLogger, type Logger, type LogLevel } from '../util/log.js';
+import { UsageError } from '../util/errors.js';
+
+export interface GlobalOptions {
+  config?: string;
+  output: 'table' | 'json';
+  logLevel: LogLevel;
+}
+
+export interface Env {
+  config: Config;
+  store: ObjectStore;
+  log: Logger;
+  output: 'table' | 'json';
+}
+
+export function parseOutput(v: string): 'table' | 'json' {
+  if (v !== 'table' && v !== 'json') throw new UsageError(`-o ${v}: expected table or json`);
+  return v;
+}
+
+export function createLog(g: GlobalOptions): Logger {
+  return createLogger(g.logLevel);
+}
+
+export async function loadEnv(g: GlobalOptions): Promise<Env> {
+  const log = createLog(g);
+  const config = await loadConfig(resolveConfigPath(g.config));
+  return { config, store: openStore(config.store), log, output: g.output };
+}
+
+/** Writes a line to stdout (results), never logs. */
+export function out(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function printJson(v: unknown): void {
+  out(JSON.stringify(v, null, 2));
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatAge(from: Date | undefined, now = new Date()): string {
+  if (!from) return '?';
+  const s = Math.max(0, Math.round((now.getTime() - from.getTime()) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+export function parseList<T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T[] | undefined {
+  if (!v) return undefined;
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) {
+    if (!allowed.includes(i as T)) throw new UsageError(`${flag} ${v}: unknown value "${i}" (expected ${allowed.join(', ')})`);
+  }
+  return items as T[];
+}
+
+export function parsePositiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} ${v}: expected a positive whole number`);
+  return n;
+}

@@ -1,0 +1,83 @@
+import type { Identity } from '../crypto/index.js';
+import type { Config, SourceName } from '../config/schema.js';
+import type { Manifest } from '../format/manifest.js';
+import type { ObjectStore } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+import { UsageError } from '../util/errors.js';
+import type { RestoreContext, RestoreItemResult } from './context.js';
+import { restoreKube, type KubeRestoreOptions, type KubeRestoreReport } from './kube.js';
+import { restorePostgres, type PostgresRestoreOptions, type PostgresRestoreReport } from './postgres.js';
+import { restoreRedisOffline, restoreRedisOnline, type RedisRestoreReport } from './redis.js';
+
+export interface RestoreRunOptions {
+  store: ObjectStore;
+  manifest: Manifest;
+  identities: Identity[];
+  config: Config;
+  log: Logger;
+  only?: SourceName[];
+  scratchDir?: string;
+  signal?: AbortSignal;
+  postgres?: Omit<PostgresRestoreOptions, 'pgUrl'> & { pgUrl?: string };
+  redis?: { redisUrl?: string; dataDir?: string; force?: boolean };
+  kube?: KubeRestoreOptions;
+}
+
+export interface RestoreRunReport {
+  backup: string;
+  kube?: KubeRestoreReport;
+  postgres?: PostgresRestoreReport;
+  redis?: RedisRestoreReport;
+  items: RestoreItemResult[];
+  failed: number;
+}
+
+/**
+ * Checks every target the restore needs before touching any, then restores the chosen parts.
+ * Kubernetes first (namespaces, Secrets), then PostgreSQL, then Redis.
+ */
+export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunReport> {
+  const inBackup = new Set(opts.manifest.artifacts.map((a) => a.source));
+  const parts = (opts.only && opts.only.length > 0 ? opts.only : (['kube', 'postgres', 'redis'] as SourceName[])).filter(
+    (s) => opts.only?.includes(s) || inBackup.has(s),
+  );
+  for (const p of parts) {
+    if (!inBackup.has(p)) throw new UsageError(`--only ${p}: backup ${opts.manifest.id} has no ${p} artifact`);
+  }
+  if (parts.includes('postgres') && !opts.postgres?.pgUrl) throw new UsageError('restoring postgres needs --pg-url URL (the target server)');
+  if (parts.includes('redis') && !opts.redis?.redisUrl && !opts.redis?.dataDir) {
+    throw new UsageError('restoring redis needs --redis-url URL (online) or --redis-data-dir DIR (offline)');
+  }
+  if (parts.includes('kube') && !opts.kube?.kubeConfig && !opts.config.sources.kube) {
+    throw new UsageError('restoring kube needs sources.kube in the config (for the cluster to restore into)');
+  }
+
+  const ctx: RestoreContext = {
+    store: opts.store,
+    manifest: opts.manifest,
+    identities: opts.identities,
+    config: opts.config,
+    log: opts.log,
+    scratchDir: opts.scratchDir,
+    signal: opts.signal,
+  };
+  const report: RestoreRunReport = { backup: opts.manifest.id, items: [], failed: 0 };
+  if (parts.includes('kube')) {
+    report.kube = await restoreKube(ctx, opts.kube ?? {});
+    report.items.push(...report.kube.items);
+    report.failed += report.kube.failed;
+  }
+  if (parts.includes('postgres')) {
+    report.postgres = await restorePostgres(ctx, { ...opts.postgres, pgUrl: opts.postgres!.pgUrl! });
+    report.items.push(...report.postgres.items);
+  }
+  if (parts.includes('redis')) {
+    const r = opts.redis!;
+    report.redis = r.dataDir
+      ? await restoreRedisOffline(ctx, { dataDir: r.dataDir, force: r.force })
+      : await restoreRedisOnline(ctx, { redisUrl: r.redisUrl!, force: r.force });
+    report.items.push(...report.redis.items);
+  }
+  report.failed = report.items.filter((i) => i.result === 'failed').length;
+  return report;
+}
