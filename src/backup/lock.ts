@@ -8,8 +8,8 @@ import type { Logger } from '../util/log.js';
 
 /**
  * One backup at a time per store, on any object store (no conditional writes needed):
- * each run writes its own claim object, then lists all claims; the oldest live claim (by key) holds the lock,
- * the others withdraw. A claim is live while its lease has not expired; the holder renews it.
+ * each run writes its own claim object, then lists all claims; it withdraws if a live claim is already held or
+ * sorts before its own (by key: start time, then a random nonce), looks again after a settle delay, then marks itself held. A claim is live while its lease has not expired; the holder renews it.
  * A claim from this host whose process is gone is stale at once (crash, kill -9).
  */
 export interface LockClaim {
@@ -19,6 +19,8 @@ export interface LockClaim {
   purpose: string;
   startedAt: string;
   leaseExpiresAt: string;
+  /** Set once the claimant won: later claimants withdraw before any held claim, whatever its key. */
+  held?: boolean;
 }
 
 export interface HeldLock {
@@ -29,11 +31,11 @@ export interface HeldLock {
 
 export async function acquireLock(
   store: ObjectStore,
-  opts: { purpose: string; ttlSeconds: number; log: Logger; now?: () => Date },
+  opts: { purpose: string; ttlSeconds: number; log: Logger; now?: () => Date; settleMs?: number },
 ): Promise<HeldLock> {
   const now = opts.now ?? (() => new Date());
   const started = now();
-  const key = `${LOCKS_PREFIX}${compactTimestamp(started)}-${randomBytes(6).toString('hex')}.json`;
+  const key = `${LOCKS_PREFIX}${compactTimestamp(started)}-${String(started.getTime() % 1000).padStart(3, '0')}-${randomBytes(6).toString('hex')}.json`;
   const claim: LockClaim = {
     owner: `gushen-dr pid ${process.pid} on ${hostname()}`,
     host: hostname(),
@@ -44,30 +46,22 @@ export async function acquireLock(
   };
   await writeObjectText(store, key, JSON.stringify(claim));
 
-  const live: Array<{ key: string; claim: LockClaim }> = [];
-  for (const o of await store.list(LOCKS_PREFIX)) {
-    if (o.key === key) {
-      live.push({ key, claim });
-      continue;
+  const contest = async (): Promise<void> => {
+    const others = await liveClaims(store, key, now(), opts.log);
+    const holder = others.find((o) => o.claim.held) ?? others.find((o) => o.key < key);
+    if (holder) {
+      await store.delete(key);
+      throw new OperationError(
+        `another backup holds the lock on ${store.description}: ${holder.claim.owner} (${holder.claim.purpose}), started ${holder.claim.startedAt}, lease until ${holder.claim.leaseExpiresAt}`,
+      );
     }
-    const other = await readClaim(store, o.key);
-    if (!other) continue;
-    const stale = staleReason(other, now());
-    if (stale) {
-      opts.log.warn({ lock: o.key, holder: other.owner, since: other.startedAt }, `taking over a stale backup lock: ${stale}`);
-      await store.delete(o.key);
-      continue;
-    }
-    live.push({ key: o.key, claim: other });
-  }
-  live.sort((a, b) => (a.key < b.key ? -1 : 1));
-  const holder = live[0];
-  if (holder.key !== key) {
-    await store.delete(key);
-    throw new OperationError(
-      `another backup holds the lock on ${store.description}: ${holder.claim.owner} (${holder.claim.purpose}), started ${holder.claim.startedAt}, lease until ${holder.claim.leaseExpiresAt}`,
-    );
-  }
+  };
+  // Two rounds: a claimant that wrote just after our first look (or with a skewed clock) is seen in the second.
+  await contest();
+  await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
+  await contest();
+  claim.held = true;
+  await writeObjectText(store, key, JSON.stringify(claim));
 
   const renewEvery = Math.max(1000, (opts.ttlSeconds * 1000) / 3);
   const timer = setInterval(() => {
@@ -88,6 +82,23 @@ export async function acquireLock(
       await store.delete(key);
     },
   };
+}
+
+async function liveClaims(store: ObjectStore, own: string, now: Date, log: Logger): Promise<Array<{ key: string; claim: LockClaim }>> {
+  const live: Array<{ key: string; claim: LockClaim }> = [];
+  for (const o of await store.list(LOCKS_PREFIX)) {
+    if (o.key === own) continue;
+    const other = await readClaim(store, o.key);
+    if (!other) continue;
+    const stale = staleReason(other, now);
+    if (stale) {
+      log.warn({ lock: o.key, holder: other.owner, since: other.startedAt }, `taking over a stale backup lock: ${stale}`);
+      await store.delete(o.key);
+      continue;
+    }
+    live.push({ key: o.key, claim: other });
+  }
+  return live.sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
 async function readClaim(store: ObjectStore, key: string): Promise<LockClaim | undefined> {

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { planPrune } from '../../src/backup/prune.js';
+import type { CatalogEntry, CatalogStatus } from '../../src/backup/catalog.js';
+import { backupId, type Schedule } from '../../src/format/layout.js';
+
+const retention = { nightly: 14, monthly: 12, manual: 10, incompleteAfterHours: 24 };
+const NOW = new Date('2026-11-24T12:00:00Z');
+
+function entry(daysAgo: number, schedule: Schedule, status: CatalogStatus, hour = 2): CatalogEntry {
+  const at = new Date(NOW.getTime() - daysAgo * 86_400_000);
+  at.setUTCHours(hour, 0, 0, 0);
+  return { id: backupId(at, schedule), schedule, status, startedAt: at, storedBytes: 1, objects: 2, artifacts: 1 };
+}
+
+describe('retention plan', () => {
+  it('keeps exactly the newest 14 nightly and 12 monthly Completed backups out of a long history with failures', () => {
+    const entries: CatalogEntry[] = [];
+    for (let d = 40; d >= 1; d--) entries.push(entry(d, 'nightly', d % 7 === 0 ? 'Failed' : 'Completed'));
+    for (let m = 15; m >= 1; m--) entries.push(entry(m * 30 + 0.5, 'monthly', m === 3 ? 'PartiallyFailed' : 'Completed', 3));
+    const plan = planPrune(entries, retention, NOW);
+    const kept = plan.filter((d) => d.action === 'keep').map((d) => d.id);
+    const nightlyGood = entries.filter((e) => e.schedule === 'nightly' && e.status === 'Completed').map((e) => e.id).sort().reverse();
+    const monthlyGood = entries.filter((e) => e.schedule === 'monthly' && e.status === 'Completed').map((e) => e.id).sort().reverse();
+    expect(kept.sort()).toEqual([...nightlyGood.slice(0, 14), ...monthlyGood.slice(0, 12)].sort());
+    // every failed one is older than a day here, so it goes
+    for (const d of plan.filter((x) => x.status !== 'Completed')) expect(d.action).toBe('delete');
+  });
+
+  it('never deletes the newest Completed backup of a schedule, even when everything newer failed', () => {
+    const entries = [entry(30, 'nightly', 'Completed'), ...Array.from({ length: 20 }, (_, i) => entry(20 - i, 'nightly', 'Failed'))];
+    const plan = planPrune(entries, { ...retention, nightly: 1 }, NOW);
+    expect(plan.find((d) => d.id === entries[0].id)?.action).toBe('keep');
+    expect(plan.filter((d) => d.action === 'keep')).toHaveLength(1);
+  });
+
+  it('keeps incomplete and failed backups younger than a day (they may still be running)', () => {
+    const young = entry(0.2, 'nightly', 'Incomplete', 8);
+    const old = entry(2, 'nightly', 'Incomplete');
+    const invalid = entry(3, 'manual', 'Invalid');
+    const plan = planPrune([invalid, old, young], retention, NOW);
+    expect(plan.map((d) => d.action)).toEqual(['delete', 'delete', 'keep']);
+  });
+});
