@@ -56,7 +56,11 @@ export class S3Store implements ObjectStore {
         },
       }),
     );
-    body.once('error', (err) => counted.destroy(err));
+    let sourceError: unknown;
+    body.once('error', (err) => {
+      sourceError = err;
+      counted.destroy(err);
+    });
     const lock = this.opts.objectLock;
     const upload = new Upload({
       client: this.client,
@@ -79,9 +83,14 @@ export class S3Store implements ObjectStore {
       await upload.done();
       return { size };
     } catch (err) {
-      // lib-storage aborts the multipart upload itself (leavePartsOnError: false); make sure of it.
-      await upload.abort().catch(() => undefined);
+      // lib-storage has sent AbortMultipartUpload (leavePartsOnError: false). When that fails too, its error
+      // replaces the original one: report the source's failure first, the abort failure as its cause.
       counted.destroy();
+      if (sourceError && sourceError !== err) {
+        const e = sourceError instanceof Error ? sourceError : new Error(String(sourceError));
+        if (e.cause === undefined) e.cause = err;
+        throw e;
+      }
       throw err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
