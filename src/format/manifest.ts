@@ -15,6 +15,8 @@ export const postgresFactsSchema = z.strictObject({
   pgDumpVersion: z.string(),
   databaseSizeBytes: count,
   snapshot: z.string().optional(),
+  /** pg_dump's own --compress setting ('0': none, gushen-dr compresses the stream; see the artifact's `compression`). */
+  dumpCompression: z.string().optional(),
   tables: z.array(z.strictObject({ schema: z.string(), name: z.string(), rows: count })),
 });
 
@@ -38,8 +40,9 @@ export const kubeFactsSchema = z.strictObject({
   namespace: z.string(),
   serverVersion: z.string().optional(),
   objects: count,
-  /** Objects per `<resource>.<group>` (group empty for core: `configmaps.`). */
+  /** Objects per qualified resource, kubectl-style: `deployments.apps`, and bare `configmaps` for the core group (src/format/kube-archive.ts). */
   counts: z.record(z.string(), count),
+  /** Skipped objects per `<qualified resource>: <reason>`, e.g. `pods: owned by a controller (recreated)`. */
   skipped: z.record(z.string(), count),
 });
 
