@@ -96,7 +96,8 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--keep-on-failure', 'keep the scratch environment when a check fails')
     .option('--list', 'list past drill reports')
     .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
-    .action((o: { backup: string; keep?: boolean; keepOnFailure?: boolean; list?: boolean; identity?: string }) =>
+    .option('--namespace <ns>', 'scratch namespace to use instead of <drill.namespacePrefix><date>')
+    .action((o: { backup: string; keep?: boolean; keepOnFailure?: boolean; list?: boolean; identity?: string; namespace?: string }) =>
       run(loadEnv(g()).then((env) => drillCommand(env, o))),
     );
 

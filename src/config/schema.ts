@@ -89,21 +89,19 @@ export const drillSchema = z.strictObject({
   namespacePrefix: z.string().default('dr-drill-'),
   domain: z.string().optional(),
   databasePrefix: z.string().default('dr_drill_'),
+  /** Scratch PostgreSQL server for the drill database; unset: a throwaway local server. */
   postgres: z.strictObject({ url: url('postgres://user:password@scratch-host:5432/') }).optional(),
-  redis: z
-    .strictObject({
-      mode: z.enum(['online', 'staged']).default('online'),
-      service: z.string().default('redis-service'),
-      port: positiveInt.default(6379),
-    })
-    .prefault({}),
+  /** Scratch Redis for the drill (`{{namespace}}` is replaced); unset: a throwaway local redis-server. */
+  redis: z.strictObject({ url: z.string().optional() }).prefault({}),
   healthChecks: z
     .array(healthCheckSchema)
     .default([
       { service: 'ai-qtrd-web', port: 3000, path: '/api/health', expectStatus: 200, expectBody: '"status":"ok"' },
       { service: 'ai-qtrd-api', port: 8000, path: '/api/health', expectStatus: 200, expectBody: '"status":"ok"' },
     ]),
+  /** Container env rewrites in the drill namespace: NAME → value (`{{namespace}}`, `{{database}}`, `{{redisUrl}}` replaced). */
   env: z.record(z.string(), z.string()).default({}),
+  /** Secret rewrites: secret name → key → value (same placeholders). */
   secretData: z.record(z.string(), z.record(z.string(), z.string())).default({}),
   readyTimeoutSeconds: positiveInt.default(600),
   binDir: z.string().optional(),
