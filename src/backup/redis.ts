@@ -1,0 +1,134 @@
+/**
+ * The Redis source: one artifact, `redis/dump.rdb` (kind `redis-rdb`), a fresh RDB snapshot.
+ *
+ * Methods (`sources.redis.method`):
+ *   file         BGSAVE, then read <dir>/<dbfilename> from this host (Redis runs here).
+ *   exec         BGSAVE, then stream `cat <dir>/<dbfilename>` out of the pod through the Kubernetes exec API.
+ *   replication  No BGSAVE: SYNC over the replication protocol makes the server (master or replica)
+ *                produce a fresh snapshot and send it to us, like `redis-cli --rdb`.
+ * `dir` and `dbfilename` come from CONFIG GET unless `sources.redis.dataDir` overrides the directory.
+ * Every byte passes through the RDB validator on its way to the artifact writer: a file with a bad
+ * magic, an unknown version, a broken structure, a CRC mismatch or key counts that disagree with its
+ * RESIZEDB hints fails the backup and nothing is left in the store.
+ */
+import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { RedisSourceConfig } from '../config/schema.js';
+import { RdbFormatError, RdbValidator, totalKeys } from '../format/rdb.js';
+import type { RedisFacts } from '../format/manifest.js';
+import type { Logger } from '../util/log.js';
+import { OperationError, UsageError, errorMessage } from '../util/errors.js';
+import { connectRedis, parseInfo, parseRedisUrl } from '../util/redis-url.js';
+import { withFacts } from './artifact-writer.js';
+import { bgsave } from './redis-bgsave.js';
+import { openRdbFile } from './redis-copy-file.js';
+import { execCat, kubeConfigFor } from './redis-copy-exec.js';
+import { fetchRdbByReplication } from './redis-copy-replication.js';
+import type { BackupSource, SourceContext } from './source.js';
+
+export const REDIS_ARTIFACT_NAME = 'redis/dump.rdb';
+
+/** Where the server writes its RDB: CONFIG GET dir / dbfilename (dataDir overrides the directory). */
+async function rdbLocation(client: Redis, cfg: RedisSourceConfig, log: Logger): Promise<{ dir: string; file: string }> {
+  let dir = cfg.dataDir;
+  let file = 'dump.rdb';
+  try {
+    const [, d] = (await client.config('GET', 'dir')) as string[];
+    const [, f] = (await client.config('GET', 'dbfilename')) as string[];
+    if (f) file = f;
+    dir ??= d;
+  } catch (err) {
+    if (!cfg.dataDir) {
+      throw new OperationError(`CONFIG GET dir failed (${errorMessage(err)}); set sources.redis.dataDir to the directory Redis saves to`, { cause: err });
+    }
+    log.warn({ err: errorMessage(err) }, 'CONFIG GET failed; assuming dbfilename dump.rdb in sources.redis.dataDir');
+  }
+  if (!dir) throw new OperationError('could not determine the Redis data directory; set sources.redis.dataDir');
+  return { dir, file };
+}
+
+async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Redis, log: Logger): Promise<Readable> {
+  const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
+  if (cfg.method === 'replication') {
+    log.info({ server: ep.display }, 'requesting a snapshot over the replication protocol');
+    return fetchRdbByReplication(ep, { log, signal: ctx.signal, headerTimeoutMs: cfg.bgsaveTimeoutSeconds * 1000 });
+  }
+  // Resolve everything that can fail on configuration before making the server fork.
+  const namespace = cfg.namespace ?? ctx.config.sources.kube?.namespace;
+  const kc = cfg.method === 'exec' ? kubeConfigFor(ctx.config) : undefined;
+  if (cfg.method === 'exec' && !namespace) throw new UsageError('sources.redis.method exec needs sources.redis.namespace or sources.kube.namespace');
+  const where = await rdbLocation(client, cfg, log);
+  log.info('BGSAVE');
+  const saved = await bgsave(client, { timeoutMs: cfg.bgsaveTimeoutSeconds * 1000, log, signal: ctx.signal });
+  log.info({ lastsave: saved.lastsave, ms: saved.durationMs, scheduled: saved.scheduled }, 'BGSAVE finished');
+  if (cfg.method === 'file') {
+    const path = join(where.dir, where.file);
+    log.info({ path }, 'reading the RDB file');
+    return openRdbFile(path, saved.lastsave);
+  }
+  const path = posix.join(where.dir, where.file);
+  return execCat(kc!, { namespace: namespace!, pod: cfg.pod, container: cfg.container }, path, { log, signal: ctx.signal });
+}
+
+export const backupRedis: BackupSource = async (ctx) => {
+  const cfg = ctx.config.sources.redis;
+  if (!cfg) throw new UsageError('sources.redis is not configured');
+  const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
+  const log = ctx.log.child({ source: 'redis', method: cfg.method });
+  const started = Date.now();
+  const client = await connectRedis(ep);
+  try {
+    const server = parseInfo(await client.info('server'));
+    const memory = parseInfo(await client.info('memory'));
+    const replication = parseInfo(await client.info('replication'));
+    log.info({ server: ep.display, version: server.get('redis_version'), role: replication.get('role') }, 'redis backup starting');
+
+    let source: Readable;
+    try {
+      source = await openSource(ctx, cfg, client, log);
+    } catch (err) {
+      if (err instanceof UsageError || err instanceof OperationError) throw err;
+      throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
+    }
+
+    const validator = new RdbValidator();
+    let invalid: RdbFormatError | undefined;
+    validator.on('error', (e) => {
+      if (e instanceof RdbFormatError) invalid = e;
+    });
+    source.on('error', (e) => validator.destroy(e));
+    source.pipe(validator);
+    let written;
+    try {
+      written = await ctx.writer.write(
+        { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel },
+        validator,
+        ctx.signal,
+      );
+    } catch (err) {
+      source.destroy();
+      if (invalid) {
+        throw new OperationError(`redis backup (${cfg.method}): the RDB failed validation, nothing was stored: ${invalid.message}`, { cause: invalid });
+      }
+      const msg = errorMessage(err).replace(/^artifact redis\/dump\.rdb: /, '');
+      throw new OperationError(`redis backup (${cfg.method}): ${msg}`, { cause: err });
+    }
+    const summary = validator.summary();
+    const facts: RedisFacts = {
+      type: 'redis',
+      redisVersion: summary.redisVersion ?? server.get('redis_version') ?? 'unknown',
+      rdbVersion: summary.rdbVersion,
+      method: cfg.method,
+      usedMemoryBytes: Number(memory.get('used_memory') ?? 0),
+      databases: summary.databases.map(({ db, keys, expires }) => ({ db, keys, expires })),
+    };
+    log.info(
+      { bytes: written.size, keys: totalKeys(summary), rdbVersion: summary.rdbVersion, checksum: summary.checksum, ms: Date.now() - started },
+      'redis backup complete',
+    );
+    return { artifacts: [withFacts(written, facts)], failures: [] };
+  } finally {
+    client.disconnect();
+  }
+};
