@@ -167,6 +167,27 @@ async function addClusterDependencies(
       add(crb, { resource: 'clusterrolebindings', group: 'rbac.authorization.k8s.io' });
     }
   }
+
+  // ClusterRoles those bindings (and the namespace's RoleBindings) grant, unless they are the cluster's own
+  // (bootstrap roles such as view/edit/admin, and system: roles), which every cluster has.
+  const crr = byQr.get('clusterroles.rbac.authorization.k8s.io');
+  const roleNames = new Set<string>();
+  for (const o of objects) {
+    const isBinding = o.entry.group === 'rbac.authorization.k8s.io' && (o.entry.resource === 'clusterrolebindings' || o.entry.resource === 'rolebindings');
+    const ref = o.obj?.roleRef;
+    if (isBinding && ref?.kind === 'ClusterRole' && typeof ref.name === 'string' && !ref.name.startsWith('system:')) roleNames.add(ref.name);
+  }
+  if (crr) {
+    for (const name of [...roleNames].sort()) {
+      try {
+        const role = await client.getOptional(objectPath(crr.groupVersion, crr.resource, name), { signal });
+        if (role && role.metadata?.labels?.['kubernetes.io/bootstrapping'] !== 'rbac-defaults') add(withTypeMeta(role, crr.groupVersion, crr.kind), crr);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        failures.push(`get clusterrole ${name}: ${errorMessage(err)}`);
+      }
+    }
+  }
   return failures;
 }
 

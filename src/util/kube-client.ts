@@ -94,10 +94,14 @@ export class KubeClient {
   private readonly http = new IsomorphicFetchHttpLibrary();
   readonly server: string;
 
+  /** The config requests are authenticated with (see plainHttpConfig). */
+  private readonly auth: KubeConfig;
+
   constructor(readonly kc: KubeConfig, private readonly defaultTimeoutMs = 60_000) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new UsageError('kubeconfig: no current cluster');
     this.server = cluster.server.replace(/\/+$/, '');
+    this.auth = plainHttpConfig(kc);
   }
 
   /** Where requests go, safe to log. */
@@ -117,7 +121,7 @@ export class KubeClient {
     }
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.defaultTimeoutMs);
     ctx.setSignal(opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout);
-    await this.kc.applySecurityAuthentication(ctx);
+    await this.auth.applySecurityAuthentication(ctx);
     let status: number;
     let text: string;
     try {
@@ -182,6 +186,25 @@ export class KubeClient {
       throw err;
     }
   }
+}
+
+/**
+ * client-node v2 refuses an `http://` server unless the cluster has `insecure-skip-tls-verify`, while kubectl
+ * accepts one (e.g. `kubectl proxy`, local test servers). There is no TLS to verify on plain HTTP, so for such
+ * a server the flag is set on a copy of the config: requests then go out like kubectl's. HTTPS servers are
+ * used exactly as configured.
+ */
+function plainHttpConfig(kc: KubeConfig): KubeConfig {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || !cluster.server.startsWith('http:') || cluster.skipTLSVerify) return kc;
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.getClusters().map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c)),
+    users: kc.getUsers(),
+    contexts: kc.getContexts(),
+    currentContext: kc.getCurrentContext(),
+  });
+  return copy;
 }
 
 /** `/api/v1` or `/apis/apps/v1`. */
