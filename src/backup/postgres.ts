@@ -145,7 +145,7 @@ async function backupDatabase(
     await hooks.onSnapshot?.(db, snapshot);
 
     const conn = pgConnection(cfg.url, db);
-    const args = ['--format=custom', `--compress=${PG_DUMP_COMPRESS}`, `--snapshot=${snapshot}`, `--dbname=${conn.connString}`];
+    const args = ['--format=custom', `--compress=${PG_DUMP_COMPRESS}`, `--snapshot=${snapshot}`, '--no-password', `--dbname=${conn.connString}`];
     log.info({ server: redactUrl(conn.connString), snapshot, pgDump: pgDump.version.full, tables: tables.length }, 'postgres: dumping database');
     const { child, done } = spawnPgTool(pgDump, args, conn, { signal: ctx.signal });
     hooks.onChild?.('pg_dump', db, child);
@@ -241,7 +241,7 @@ async function backupGlobals(ctx: SourceContext, cfg: PostgresSourceConfig, tool
   const pgDumpall = await tools.get('pg_dumpall', server.major);
   checkDumpToolVersion(pgDumpall, { full: server.serverVersion, major: server.major });
   const conn = pgConnection(cfg.url, client.database);
-  const { child, done } = spawnPgTool(pgDumpall, ['--globals-only', `--dbname=${conn.connString}`], conn, { signal: ctx.signal });
+  const { child, done } = spawnPgTool(pgDumpall, ['--globals-only', '--no-password', `--dbname=${conn.connString}`], conn, { signal: ctx.signal });
   hooks.onChild?.('pg_dumpall', undefined, child);
   try {
     const written = await ctx.writer.write(

@@ -341,7 +341,7 @@ async function restoreGlobals(ctx: RestoreContext, a: Artifact, url: string, bin
   const sql = await readAll(await openArtifact(ctx.store, a, ctx.identities), MAX_GLOBALS_BYTES, a.name);
   const psql = await locatePgTool('psql', { binDir, major });
   const conn = pgConnection(url, 'postgres');
-  const { child, done } = spawnPgTool(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=0', `--dbname=${conn.connString}`], conn, {
+  const { child, done } = spawnPgTool(psql, ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=0', `--dbname=${conn.connString}`], conn, {
     stdio: ['pipe', 'ignore', 'pipe'],
     signal: ctx.signal,
   });
