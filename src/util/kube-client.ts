@@ -131,7 +131,9 @@ export class KubeClient {
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const cause = (err as { cause?: unknown })?.cause;
-      const why = timeout.aborted ? `no answer within ${Math.round((opts.timeoutMs ?? this.defaultTimeoutMs) / 1000)}s` : `${errorMessage(err)}${cause ? ` (${errorMessage(cause)})` : ''}`;
+      const why = timeout.aborted
+        ? `no answer within ${Math.round((opts.timeoutMs ?? this.defaultTimeoutMs) / 1000)}s`
+        : scrubUrls(`${errorMessage(err)}${cause ? ` (${errorMessage(cause)})` : ''}`);
       throw new OperationError(`Kubernetes API ${this.description}: ${method} ${path}: ${why}`, { cause: err });
     }
     let parsed: any;
@@ -205,6 +207,11 @@ function plainHttpConfig(kc: KubeConfig): KubeConfig {
     currentContext: kc.getCurrentContext(),
   });
   return copy;
+}
+
+/** Masks passwords in any URL inside a message (`//user:pw@host` → `//user:***@host`). */
+function scrubUrls(message: string): string {
+  return message.replace(/\/\/([^/\s:@]*):[^@\s/]*@/g, '//$1:***@');
 }
 
 /** `/api/v1` or `/apis/apps/v1`. */

@@ -17,7 +17,9 @@ import type { KubeFacts, Manifest } from '../../src/format/manifest.js';
 import { deepVerifyKube, kubeArtifactOf, readKubeArchive, restoreKube, type KubeRestoreOptions } from '../../src/restore/kube.js';
 import type { RestoreContext } from '../../src/restore/context.js';
 import { FileStore } from '../../src/store/file.js';
-import { KubeClient, objectPath } from '../../src/util/kube-client.js';
+import { KubeClient, KubeConfig, objectPath } from '../../src/util/kube-client.js';
+import { OperationError, UsageError } from '../../src/util/errors.js';
+import { freePort } from '../support/ports.js';
 import { silentLogger } from '../../src/util/log.js';
 import { GUSHEN_FIXTURE_SECRET_VALUES, GUSHEN_FIXTURE_SECRETS, NEVER_READY_ANNOTATION, startKubeEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { tempDir } from '../support/tmp.js';
@@ -168,6 +170,11 @@ describe('Kubernetes backup and restore against the API emulator', () => {
       if (kind === 'StatefulSet') expect(archived.status.replicas).toBe(3);
     }
     await deepVerifyKube(ctx(), artifact);
+    // deep verify compares the archive with the manifest's facts, and the stored bytes with their checksums
+    const wrongFacts = { ...artifact, facts: { ...facts, counts: { ...facts.counts, secrets: 3 } } };
+    await expect(deepVerifyKube(ctx(), wrongFacts)).rejects.toThrow(/secrets: 2 objects, the manifest says 3/);
+    const wrongSum = { ...artifact, sha256: '0'.repeat(64) };
+    await expect(deepVerifyKube(ctx(), wrongSum)).rejects.toThrow(/artifact kube\/resources\.tar/);
   });
 
   it('stores no Secret value anywhere: every stored byte is scanned for the plain and base64 forms', async () => {
@@ -422,6 +429,24 @@ describe('Kubernetes backup and restore against the API emulator', () => {
     expect(item.result).toBe('failed');
     expect(item.detail).toMatch(/^Invalid \(422\): .*30880.*already allocated/);
     for (const v of GUSHEN_FIXTURE_SECRET_VALUES) expect(res.stdout + res.stderr).not.toContain(v);
+  });
+
+  it('throws, changing nothing, when the restore cannot start', async () => {
+    const noKube = { ...manifest, artifacts: [] };
+    await expect(restore({ toNamespace: 'x' }, noKube)).rejects.toThrow(UsageError);
+    await expect(restore({ toNamespace: 'Not_A_Namespace' })).rejects.toThrow(/--to-namespace/);
+    const closed = await freePort();
+    const unreachable = new KubeConfig();
+    unreachable.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${closed}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'not-a-real-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const err = await restore({ toNamespace: 'x', kubeConfig: unreachable }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect(String((err as Error).message)).toMatch(new RegExp(`127\\.0\\.0\\.1:${closed}.*ECONNREFUSED`));
+    expect(String((err as Error).message)).not.toContain('not-a-real-token');
   });
 
   it('kubectl lists the restored objects and can apply a manifest to the emulator', async () => {

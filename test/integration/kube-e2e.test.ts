@@ -53,7 +53,7 @@ describe.skipIf(!enabled)('Kubernetes backup and restore against a real cluster'
     config = configSchema.parse({
       store: { url: `file://${dir.path}/store` },
       encryption: { recipients: [id.recipient] },
-      sources: { kube: { namespace: SOURCE_NS, kubeconfig: process.env.KUBECONFIG } },
+      sources: { kube: { namespace: SOURCE_NS } }, // the kubeconfig comes from KUBECONFIG (default chain)
     });
     store = new FileStore(`${dir.path}/store`);
     client = new KubeClient(loadKubeConfig(config.sources.kube));
