@@ -187,7 +187,10 @@ export class Scheduler {
         record.result = r.passed ? 'passed' : 'failed';
         record.id = r.id;
         record.summary = r.summary;
-        await this.metrics.setJobMetrics('drill', r.metrics ?? drillFallbackMetrics(r, new Date(), this.previousDrillSuccess()));
+        const previous = this.metrics.lastDrillSuccess;
+        const reg = r.metrics ?? drillFallbackMetrics(r, new Date(), previous);
+        if (r.metrics && previous !== undefined) await keepDrillSuccess(reg, previous);
+        await this.metrics.setJobMetrics('drill', reg);
       } else {
         const m = await this.opts.jobs.backup(job, signal);
         record.result = m.status;
@@ -210,10 +213,6 @@ export class Scheduler {
     const prev = (await this.metrics.registryJson(job)).find((m) => m.name === name)?.values.find((v) => v.labels?.schedule === job);
     const gauge = reg.getSingleMetric(name);
     if (prev && gauge instanceof Gauge) gauge.set({ schedule: job }, prev.value);
-  }
-
-  private previousDrillSuccess(): number | undefined {
-    return this.metrics.lastDrillSuccess;
   }
 
   private updateNextRun(job: JobName): void {
@@ -274,11 +273,21 @@ export class Scheduler {
   }
 }
 
+const DRILL_LAST_SUCCESS = 'gushen_dr_drill_last_success_timestamp_seconds';
+
+/** A failed drill's own metrics carry no last-success sample: keep the previous one, so the age alert stays right. */
+async function keepDrillSuccess(reg: Registry, previous: number): Promise<void> {
+  const existing = (await reg.getMetricsAsJSON()).find((m) => m.name === DRILL_LAST_SUCCESS);
+  if (existing && existing.values.length > 0) return;
+  const gauge = reg.getSingleMetric(DRILL_LAST_SUCCESS) ?? new Gauge({ name: DRILL_LAST_SUCCESS, help: 'Finish time of the last passed drill', registers: [reg] });
+  if (gauge instanceof Gauge) gauge.set(previous);
+}
+
 /** Drill metrics when the drill job does not bring its own. */
 function drillFallbackMetrics(r: DrillJobResult, finishedAt: Date, previousSuccess: number | undefined): Registry {
   const registry = new Registry();
   const status = new Gauge({ name: 'gushen_dr_drill_status', help: 'Last drill: 1 passed, 0 failed', registers: [registry] });
-  const last = new Gauge({ name: 'gushen_dr_drill_last_success_timestamp_seconds', help: 'Finish time of the last passed drill', registers: [registry] });
+  const last = new Gauge({ name: DRILL_LAST_SUCCESS, help: 'Finish time of the last passed drill', registers: [registry] });
   status.set(r.passed ? 1 : 0);
   const ts = r.passed ? finishedAt.getTime() / 1000 : previousSuccess;
   if (ts !== undefined) last.set(ts);

@@ -283,10 +283,11 @@ describe('Scheduler (in-process, controllable jobs)', () => {
       () => ({ passed: true, id: 'drill-1' }),
       () => ({ passed: false, id: 'drill-2' }),
       () => {
+        // A failed drill that brings its own metrics (no last-success sample in them).
         const r = new Registry();
-        new Gauge({ name: 'gushen_dr_drill_status', help: 'status', registers: [r] }).set(1);
+        new Gauge({ name: 'gushen_dr_drill_status', help: 'status', registers: [r] }).set(0);
         new Gauge({ name: 'gushen_dr_drill_rto_seconds', help: 'RTO', registers: [r] }).set(42);
-        return { passed: true, id: 'drill-3', metrics: r };
+        return { passed: false, id: 'drill-3', metrics: r };
       },
     ];
     let runs = 0;
@@ -327,7 +328,8 @@ describe('Scheduler (in-process, controllable jobs)', () => {
     release!();
     const afterThird = await metricsWhileRun(4);
     expect(afterThird.get('gushen_dr_drill_rto_seconds')).toBe(42);
-    expect(afterThird.get('gushen_dr_drill_status')).toBe(1);
+    expect(afterThird.get('gushen_dr_drill_status')).toBe(0);
+    expect(afterThird.get('gushen_dr_drill_last_success_timestamp_seconds')).toBe(firstSuccess);
     await scheduler.stop();
     const h = scheduler.health();
     expect(h.ok).toBe(false);

@@ -1,0 +1,61 @@
+# gushen-dr container image: the CLI on Node.js 24 with the tools it drives.
+#   docker build --build-arg PG_MAJOR=15 -t gushen-dr:0.1.0 .
+# PG_MAJOR must be the PostgreSQL *server's* major version (pg_dump refuses older clients and newer ones are
+# allowed): build one image per server major. The CronJobs in k8s/cronjobs run it as uid 10001 with a
+# read-only root filesystem; everything it writes goes to /scratch and /tmp (emptyDir volumes).
+# Docker is not available on the development machines, so this file is kept simple and reviewed by hand.
+
+ARG NODE_MAJOR=24
+ARG PG_MAJOR=15
+
+# --- build: compile TypeScript, keep production dependencies only ------------------------------------
+FROM node:${NODE_MAJOR}-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bin ./bin
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund
+
+# --- runtime ---------------------------------------------------------------------------------------------
+FROM node:${NODE_MAJOR}-slim
+ARG PG_MAJOR
+# postgresql-client-${PG_MAJOR} from the PostgreSQL project's Debian repository (PGDG: every supported
+# major for this Debian release); redis-server and redis-tools (redis-check-rdb) for Redis restores and
+# checks; age, zstd and tar for the manual restore path (docs/runbook.md).
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends ca-certificates curl gnupg; \
+    install -d /usr/share/postgresql-common/pgdg; \
+    curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
+    . /etc/os-release; \
+    echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends \
+      "postgresql-client-${PG_MAJOR}" redis-server redis-tools age zstd tar; \
+    apt-get purge -y --auto-remove curl gnupg; \
+    rm -rf /var/lib/apt/lists/*; \
+    pg_dump --version; redis-server --version; command -v redis-check-rdb; age --version; zstd --version
+
+# A fixed non-root user; the CronJobs' securityContext uses the same ids.
+RUN groupadd --gid 10001 gushen-dr \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /scratch --shell /usr/sbin/nologin gushen-dr \
+ && install -d -o 10001 -g 10001 -m 0700 /scratch
+
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY --from=build /src/bin ./bin
+
+ENV NODE_ENV=production \
+    HOME=/scratch \
+    GUSHEN_DR_CONFIG=/etc/gushen-dr/gushen-dr.yaml
+# `gushen-dr schedule` serves /healthz and /metrics here (schedules.listen; use 0.0.0.0:9464 in a container).
+EXPOSE 9464
+USER 10001:10001
+ENTRYPOINT ["node", "/app/bin/gushen-dr.js"]
+CMD ["--help"]
