@@ -2,6 +2,7 @@ import { resolveBackup } from '../backup/catalog.js';
 import { loadIdentities } from '../config/keys.js';
 import type { SourceName } from '../config/schema.js';
 import { runRestore } from '../restore/run.js';
+import type { KubeIndexEntry } from '../format/kube-archive.js';
 import { UsageError } from '../util/errors.js';
 import { out, printJson, table, type Env } from './common.js';
 import { withSignals } from './signals.js';
@@ -26,18 +27,13 @@ export interface RestoreFlags {
   wait?: boolean;
 }
 
-/** `--resource deployments.apps/ai-qtrd-web` or `configmaps/ai-qtrd-config`. */
-export function resourceFilter(spec: string | undefined): ((obj: any) => boolean) | undefined {
+/** `--resource deployments.apps/ai-qtrd-web` or `configmaps/ai-qtrd-config`: one object, matched on the archive index. */
+export function resourceFilter(spec: string | undefined): ((obj: any, entry: KubeIndexEntry) => boolean) | undefined {
   if (!spec) return undefined;
-  const m = /^([a-z0-9-]+)(?:\.([a-z0-9.-]+))?\/([a-z0-9.-]+)$/.exec(spec);
+  const m = /^([a-z0-9-]+)(?:\.([a-z0-9.-]+))?\/([A-Za-z0-9.:@_-]+)$/.exec(spec);
   if (!m) throw new UsageError(`--resource ${spec}: expected <resource>[.<group>]/<name>, e.g. deployments.apps/ai-qtrd-web`);
   const [, resource, group = '', name] = m;
-  return (obj: any) => {
-    const apiVersion: string = obj?.apiVersion ?? '';
-    const objGroup = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
-    const kindPlural = `${String(obj?.kind ?? '').toLowerCase()}s`;
-    return obj?.metadata?.name === name && objGroup === group && (kindPlural === resource || kindPlural.replace(/ys$/, 'ies') === resource || kindPlural.replace(/ss$/, 'sses') === resource);
-  };
+  return (_obj, entry) => entry.resource === resource && entry.group === group && entry.name === name;
 }
 
 export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Promise<number> {

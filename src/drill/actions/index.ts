@@ -1,5 +1,6 @@
 import type { DrillContext, RestoreAction } from './types.js';
 import { productionHostsAction } from './production-hosts.js';
+import { namespaceDnsAction } from './namespace-dns.js';
 import { certificateAction, routingAction } from './routing.js';
 import { envAction, freshVolumeAction, noAutoscalerAction, oneReplicaAction, secretDataAction } from './workloads.js';
 
@@ -12,6 +13,7 @@ export function drillActions(d: DrillContext): RestoreAction[] {
     certificateAction,
     routingAction(d),
     productionHostsAction(d),
+    namespaceDnsAction,
     oneReplicaAction,
     noAutoscalerAction,
     envAction(d),
