@@ -248,10 +248,12 @@ describe('postgres backup and restore on a real PostgreSQL', () => {
 
   it('restores roles into another server only with --with-globals', async () => {
     // Without the roles, ownership of strategy.strategies cannot be restored: a clear failure.
-    const err = await restorePostgres(ctx(), { pgUrl: target.url, jobs: 1 }).catch((e: unknown) => e);
+    const err = await restorePostgres(ctx(), { pgUrl: target.url, jobs: 2 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OperationError);
     expect((err as Error).message).toMatch(/role "gushen_app" does not exist/);
     expect((err as Error).message).toContain('--with-globals');
+    // pg_restore failed on the staged file: the file is gone all the same.
+    expect(await readdir(scratch.path)).toEqual([]);
     const before = await target.query('postgres', "select count(*) as n from pg_roles where rolname = 'gushen_app'");
     expect(before.rows[0].n).toBe('0');
 
