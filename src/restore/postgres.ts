@@ -103,6 +103,11 @@ export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestore
     throw new UsageError(`--with-globals: backup ${ctx.manifest.id} has no roles (it was made with sources.postgres.globals: false)`);
   }
 
+  // Every artifact needed must be in the store (a HEAD, nothing is downloaded yet).
+  for (const a of [...selected, ...(opts.withGlobals && globals ? [globals] : [])]) {
+    if (!(await ctx.store.head(a.key))) throw new OperationError(`artifact ${a.name} (${a.key}) is missing from ${ctx.store.description}`);
+  }
+
   // Check the target server and every target database before touching anything.
   const admin = await connectAdmin(opts.pgUrl);
   const plans: Plan[] = [];
@@ -231,8 +236,11 @@ async function createDatabase(url: string, name: string): Promise<void> {
 }
 
 /**
- * pg_restore from the artifact: with one job straight from the verified stream into its stdin; with more,
- * staged (decrypted and fully verified) as a seekable file in the scratch directory, removed afterwards.
+ * pg_restore from the artifact. With one job the plaintext streams into its stdin: age authenticates every
+ * 64 KiB chunk before it is passed on, and the size and SHA-256 of the whole are checked at the end; a mismatch
+ * kills pg_restore and fails the restore (the target then holds a partial restore and must be redone).
+ * With more jobs pg_restore needs a seekable file: the artifact is staged (decrypted and fully verified) in the
+ * scratch directory first and removed afterwards, on failure too.
  */
 async function runPgRestore(
   ctx: RestoreContext,
