@@ -126,7 +126,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
           } else {
             const major = Math.max(...pgArtifacts.map((a) => majorOf((a.facts as PostgresFacts).serverVersion) ?? 0));
             const srv = await startScratchPostgres(await findPostgresBinDir(major, o.config.drill.binDir));
-            cleanups.push({ what: 'throwaway PostgreSQL', run: srv.stop });
+            cleanups.push({ what: `throwaway PostgreSQL ${srv.where}`, run: srv.stop });
             pgServer = srv.url;
             report.scratch.postgres = 'throwaway';
           }
@@ -139,7 +139,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
             report.scratch.redis = 'configured';
           } else {
             redis = await startScratchRedis();
-            cleanups.push({ what: 'throwaway Redis', run: redis.stop });
+            cleanups.push({ what: `throwaway Redis ${redis.where}`, run: redis.stop });
             redisUrl = redis.url;
             report.scratch.redis = 'throwaway';
           }

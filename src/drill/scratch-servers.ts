@@ -11,6 +11,8 @@ const run = promisify(execFile);
 
 export interface ScratchServer {
   url: string;
+  /** Where it lives, for a report that keeps it (--keep). */
+  where: string;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startScratchPostgres(binDir: string): Promise<ScratchServe
     await as(join(binDir, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(base, 'log'), '-w', '-t', '60', 'start']);
     return {
       url: `postgres://postgres@127.0.0.1:${port}/`,
+      where: `postgres://postgres@127.0.0.1:${port}/ (data ${data}; stop: pg_ctl -D ${data} stop)`,
       stop: async () => {
         await as(join(binDir, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
         await rm(base, { recursive: true, force: true });
@@ -110,5 +113,5 @@ export async function startScratchRedis(bin = 'redis-server'): Promise<ScratchSe
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { url: `redis://127.0.0.1:${port}`, stop };
+  return { url: `redis://127.0.0.1:${port}`, where: `redis://127.0.0.1:${port} (pid ${proc.pid}, dir ${dir})`, stop };
 }
