@@ -27,11 +27,12 @@
  * rows), and it takes compression off pg_dump's single thread. backupPostgres therefore runs pg_dump with
  * --compress=0 and compresses the stream itself (see src/backup/postgres.ts).
  *
- * Results of the same run (--mib 256, --jobs 2, S3 parts 64 MiB): ours backup 2.18–2.60 s vs 1.14–1.33 s bare
- * (ratio 1.64–2.27: on 2 cores pg_dump and its backend already use most of the CPU, and hashing, zstd,
- * encryption, the S3 client and s3rver all compete for what is left); vs the shell pipeline
+ * Results of three runs at --mib 256, --jobs 2 on this machine while other work was running on it (so noisy):
+ * ours backup 2.18–2.60 s vs 1.14–1.35 s bare (ratio 1.64–2.27; on 2 cores the PostgreSQL backend already uses
+ * one core and hashing, zstd, encryption, the S3 client and s3rver share the other); vs the shell pipeline
  * pg_dump | age | aws s3 cp: 0.60–0.72. Restore -j 2 (staged): 1.86–1.91 × bare pg_restore; -j 1 (streamed):
- * 1.08. Peak RSS: backup 206–211 MiB with 64 MiB S3 parts (the S3 client holds 2 parts), restore 154–169 MiB.
+ * 1.08–1.30. Peak RSS (child under tsx, whose imports alone take 114 MiB): backup 206–211 MiB with 64 MiB S3
+ * parts, 196 MiB with 16 MiB parts (--part-mib 16); restore 154–169 MiB.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
