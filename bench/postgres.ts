@@ -12,9 +12,13 @@
  *   bareDumpGzip     pg_dump -Fc (default gzip) | wc -c            pg_dump's default
  *   oursBackup       backupPostgres() → zstd-3 → age → S3 (multipart), row counts in the snapshot, in a child
  *                    process (its maxRSS is the peak RSS); wall time of the function and of the whole process
+ *   cliBackup        the built `gushen-dr backup --only postgres` (dist/cli.js; `npm run build` first): the above plus
+ *                    lock, read-back verification of the stored object and the manifest; peak RSS via maxRSS at exit
  *   shellPipeline    pg_dump -Fc | age -r KEY | aws s3 cp - s3://…
  *   bareRestore      pg_restore -j N -d new_db from a local -Z0 file
  *   oursRestore      restorePostgres() from S3 with jobs N: download, decrypt, verify, stage, pg_restore, row counts
+ *   cliRestore       the built `gushen-dr restore latest --only postgres --jobs N`
+ * Restores run at --jobs N (staged) and at 1 (streamed).
  *
  * Compression, measured on this machine (2 cores, PostgreSQL 15.20, Node 24) with this benchmark at --mib 256
  * (database 232 MiB, 1.2 M rows; pg_dump -Fc -Z0 output 131.7 MiB), two runs each:
@@ -32,10 +36,13 @@
  * one core and hashing, zstd, encryption, the S3 client and s3rver share the other); vs the shell pipeline
  * pg_dump | age | aws s3 cp: 0.60–0.72. Restore -j 2 (staged): 1.86–1.91 × bare pg_restore; -j 1 (streamed):
  * 1.08–1.30. Peak RSS (child under tsx, whose imports alone take 114 MiB): backup 206–211 MiB with 64 MiB S3
- * parts, 196 MiB with 16 MiB parts (--part-mib 16); restore 154–169 MiB.
+ * parts, 196 MiB with 16 MiB parts (--part-mib 16); restore 154–169 MiB. The built CLI needs 152–156 MiB before
+ * doing anything (it imports every command's modules, the Kubernetes client included); its backup peaked at
+ * 255 MiB and its restores at 225–230 MiB in a run on a heavily loaded machine (load average 6), where its
+ * backup took 1.02 × the shell pipeline's time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -54,6 +61,8 @@ export interface PostgresBenchOptions {
   jobs?: number;
   /** S3 multipart part size for our backup (default 64, the store's default). */
   partSizeMiB?: number;
+  /** Also time the built CLI (dist/cli.js); default: when it exists. */
+  cli?: boolean;
   log?: (line: string) => void;
 }
 
@@ -98,6 +107,26 @@ async function runChild(request: unknown, env: NodeJS.ProcessEnv): Promise<Child
   const wallSeconds = secondsSince(t0);
   if (code !== 0) throw new Error(`bench child failed with code ${code}`);
   return { ...(JSON.parse(out.trim().split('\n').pop()!) as ChildResult), wallSeconds };
+}
+
+/**
+ * Runs the built CLI (`dist/cli.js`, as `bin/gushen-dr.js` does) with a hook that reports the process's
+ * maxRSS (VmHWM) on exit. Returns wall seconds and peak RSS.
+ */
+async function runBuiltCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ wallSeconds: number; maxRssMiB: number; code: number | null; stderr: string }> {
+  const cli = pathToFileURL(join(ROOT, 'dist', 'cli.js')).href;
+  const code = [
+    "process.on('exit', () => require('node:fs').writeSync(2, '\\nGDR_BENCH_MAXRSS_KIB ' + process.resourceUsage().maxRSS + '\\n'));",
+    `import(${JSON.stringify(cli)}).then((m) => m.main([process.argv[0], 'gushen-dr', ...process.argv.slice(1)]));`,
+  ].join('\n');
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, ['-e', code, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exit = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const wallSeconds = secondsSince(t0);
+  const m = /GDR_BENCH_MAXRSS_KIB (\d+)/.exec(err);
+  return { wallSeconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, code: exit, stderr: err.replace(/\n?GDR_BENCH_MAXRSS_KIB \d+\n/, '') };
 }
 
 /** The child side: one backup or one restore, timed in-process; prints one JSON line. */
@@ -236,12 +265,37 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
     out.ratioBackupProcessVsBareDump = round(ours.wallSeconds / base);
     log(`ours: ${out.oursBackupSeconds} s (process ${out.oursBackupProcessSeconds} s), peak RSS ${out.oursBackupPeakRssMiB} MiB; ratio ${out.ratioBackupVsBareDump}`);
 
+    // The real command, built: `gushen-dr backup --only postgres` (lock, backup, read-back verification, manifest).
+    const useCli = opts.cli ?? (await stat(join(ROOT, 'dist', 'cli.js')).then(() => true, () => false));
+    const cfgFile = join(work, 'gushen-dr.yaml');
+    if (useCli) {
+      const idFile = join(work, 'bench-identity.txt'); // a throwaway key for this run, 0600, removed with `work`
+      const { formatIdentityFile } = await import('../src/crypto/index.js');
+      await writeFile(idFile, formatIdentityFile(key.identity, key.recipient, new Date()), { mode: 0o600 });
+      const yaml = {
+        store: { ...storeCfg, url: `s3://${s3.bucket}/cli` },
+        encryption: { recipients: [key.recipient], identityFile: idFile },
+        sources: config.sources,
+        scratchDir: work,
+      };
+      await writeFile(cfgFile, JSON.stringify(yaml, null, 2)); // JSON is YAML
+      const r = await runBuiltCli(['--config', cfgFile, '--log-level', 'warn', 'backup', '--only', 'postgres'], env);
+      if (r.code !== 0) throw new Error(`gushen-dr backup failed (${r.code}): ${r.stderr.slice(-1000)}`);
+      out.cliBackupSeconds = round(r.wallSeconds);
+      out.cliBackupPeakRssMiB = round(r.maxRssMiB);
+      out.ratioCliBackupVsBareDump = round(r.wallSeconds / base);
+      log(`gushen-dr backup (dist/cli.js): ${out.cliBackupSeconds} s, peak RSS ${out.cliBackupPeakRssMiB} MiB; ratio ${out.ratioCliBackupVsBareDump}`);
+    } else {
+      out.cliBackupSeconds = 'skipped: dist/cli.js not built (npm run build)';
+    }
+
     // The shell pipeline most people would write.
     if ((await have('aws')) && (await have('age'))) {
       const cmd = `${PG_BIN}/pg_dump -Fc -d bench | age -r ${key.recipient} | aws s3 cp - s3://${s3.bucket}/shell/bench.dump.age --endpoint-url ${s3.endpoint} --only-show-errors`;
       const shell = await sh(cmd, env);
       out.shellPipelineSeconds = round(shell.seconds);
       out.ratioBackupVsShellPipeline = round(ours.wallSeconds / shell.seconds);
+      if (typeof out.cliBackupSeconds === 'number') out.ratioCliBackupVsShellPipeline = round(out.cliBackupSeconds / shell.seconds);
       log(`shell pipeline: ${out.shellPipelineSeconds} s; ratio (our process) ${out.ratioBackupVsShellPipeline}`);
     } else {
       out.shellPipelineSeconds = 'skipped: needs aws (apt-get install -y awscli) and age';
@@ -269,6 +323,17 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
       out[`ratioRestore${sfx}VsBareRestore`] = round(restore.seconds / bare.seconds);
       out[`ratioRestore${sfx}ProcessVsBareRestore`] = round(restore.wallSeconds / bare.seconds);
       log(`restore -j ${j}: bare ${bare.seconds.toFixed(2)} s, ours ${restore.seconds.toFixed(2)} s (process ${restore.wallSeconds.toFixed(2)} s)`);
+      if (useCli) {
+        const r = await runBuiltCli(
+          ['--config', cfgFile, '--log-level', 'warn', 'restore', 'latest', '--only', 'postgres', '--pg-url', pgs.url, '--database', `cli_restore_${j}`, '--jobs', String(j)],
+          env,
+        );
+        if (r.code !== 0) throw new Error(`gushen-dr restore failed (${r.code}): ${r.stderr.slice(-1000)}`);
+        out[`cliRestore${sfx}Seconds`] = round(r.wallSeconds);
+        out[`cliRestore${sfx}PeakRssMiB`] = round(r.maxRssMiB);
+        out[`ratioCliRestore${sfx}VsBareRestore`] = round(r.wallSeconds / bare.seconds);
+        log(`gushen-dr restore -j ${j} (dist/cli.js): ${r.wallSeconds.toFixed(2)} s`);
+      }
     }
     await rm(file, { force: true });
     return out;
