@@ -129,6 +129,8 @@ async function backupDatabase(
   const t0 = Date.now();
   const client = await connectPg(cfg.url, db, 'gushen-dr backup');
   let inTx = false;
+  /** True while the row counts still run on the client: then it is closed without waiting for a rollback. */
+  let busy = () => false;
   try {
     // The exporting transaction: its snapshot is what pg_dump dumps and what the row counts describe.
     await client.query('begin isolation level repeatable read read only');
@@ -152,7 +154,17 @@ async function backupDatabase(
 
     // Exact row counts inside the same snapshot, on the exporting connection, while pg_dump streams.
     const counts: Promise<TableCount[]> = countTables(client, tables);
-    counts.catch(() => killIfRunning(child));
+    let countsSettled = false;
+    let countErr: unknown;
+    counts.then(
+      () => (countsSettled = true),
+      (err: unknown) => {
+        countsSettled = true;
+        countErr = err;
+        killIfRunning(child);
+      },
+    );
+    busy = () => !countsSettled;
     const output = new ToolOutput(child, done, 'pg_dump', counts);
     let written;
     try {
@@ -164,10 +176,7 @@ async function backupDatabase(
     } catch (err) {
       killIfRunning(child);
       await done;
-      const countErr = await counts.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      // Counting may still run (the dump failed first): closing the connection below cancels it.
       if (countErr) throw new OperationError(`database ${db}: counting rows in the snapshot failed: ${errorMessage(countErr)}`, { cause: countErr });
       throw new OperationError(`database ${db}: ${errorMessage(err)}`, { cause: err });
     }
@@ -191,7 +200,7 @@ async function backupDatabase(
     );
     return withFacts(written, facts);
   } finally {
-    if (inTx) await client.query('rollback').catch(() => undefined);
+    if (inTx && !busy()) await client.query('rollback').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
 }
