@@ -101,6 +101,28 @@ describe('postgres backup failures are loud and leave nothing behind', () => {
     expect(await store.list('')).toEqual([]);
   });
 
+  it('an interrupted backup (signal) stops pg_dump, stores nothing and skips the databases not started', async () => {
+    const store = new FileStore(join(dir.path, 'store-abort'));
+    const ac = new AbortController();
+    let pgDumpExit: Promise<unknown> | undefined;
+    const result = await backupPostgresWith(
+      { backupId: ID, config: cfg({ databases: ['gushen', 'postgres'] }), writer: new ArtifactWriter(store, ID, [recipient]), log: silentLogger, signal: ac.signal },
+      {
+        onChild: (_tool, _db, child) => {
+          pgDumpExit = new Promise((r) => child.once('close', (code, signal) => r({ code, signal })));
+          child.stdout!.once('data', () => ac.abort(new Error('SIGTERM received')));
+        },
+      },
+    );
+    expect(result.artifacts).toEqual([]);
+    expect(result.failures.map((f) => f.artifact)).toEqual(['postgres/gushen.dump', 'postgres/postgres.dump']);
+    expect(result.failures[1].error).toBe('interrupted before it started');
+    // pg_dump is gone, and did not finish (SIGTERM, or exit 1 on the closed pipe, whichever comes first).
+    expect(await pgDumpExit).not.toEqual({ code: 0, signal: null });
+    expect(await store.list('')).toEqual([]);
+    expect(await readdir(join(dir.path, 'store-abort', '.tmp'))).toEqual([]);
+  });
+
   it('a wrong password: the source fails with a clear message that does not contain the password', async () => {
     const store = new FileStore(join(dir.path, 'store-badpw'));
     const bad = cfg({ url: `postgres://postgres:${encodeURIComponent('Wrong-Pw-1')}@127.0.0.1:${server.port}/`, globals: true });
