@@ -70,6 +70,7 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--with-globals', 'also restore roles from the globals artifact')
     .option('--redis-url <url>', 'Redis to restore into (online)')
     .option('--redis-data-dir <dir>', 'prepare a Redis data directory (offline)')
+    .option('--fence-replicas', 'online Redis restore: detach replicas first, re-attach after the check')
     .option('--to-namespace <ns>', 'restore Kubernetes objects into this namespace')
     .option('--dry-run', 'print the Kubernetes plan and change nothing')
     .option('--existing <policy>', 'existing Kubernetes objects: skip or update', 'skip')

@@ -19,6 +19,7 @@ export interface RestoreFlags {
   withGlobals?: boolean;
   redisUrl?: string;
   redisDataDir?: string;
+  fenceReplicas?: boolean;
   toNamespace?: string;
   dryRun?: boolean;
   existing?: 'skip' | 'update';
@@ -53,7 +54,7 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
       scratchDir: f.scratchDir ?? env.config.scratchDir,
       signal,
       postgres: { pgUrl: f.pgUrl, database: f.database, sourceDatabase: f.sourceDatabase, jobs: f.jobs, force: f.force, withGlobals: f.withGlobals },
-      redis: { redisUrl: f.redisUrl, dataDir: f.redisDataDir, force: f.force },
+      redis: { redisUrl: f.redisUrl, dataDir: f.redisDataDir, force: f.force, fenceReplicas: f.fenceReplicas },
       kube: { toNamespace: f.toNamespace, dryRun: f.dryRun, existing: f.existing, keepNodePorts: f.keepNodePorts, include, waitForReady: f.wait !== false },
     }),
   );

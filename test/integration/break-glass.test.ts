@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runBackup } from '../../src/backup/run.js';
+import { openStore } from '../../src/store/open.js';
+import { silentLogger } from '../../src/util/log.js';
+import type { Manifest, RedisFacts } from '../../src/format/manifest.js';
+import { PG_PASSWORD, startPlatform, type Platform } from '../support/platform.js';
+import { startRedis } from '../support/redis.js';
+
+/** The break-glass script, exactly as docs/runbook.md has it. */
+async function runbookScript(): Promise<string> {
+  const md = await readFile(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
+  const m = /```bash\n(#!\/usr\/bin\/env bash\n# break-glass:[\s\S]*?)```/.exec(md);
+  if (!m) throw new Error('docs/runbook.md has no break-glass script block');
+  return m[1];
+}
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runScript(file: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('bash', [file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (err += c));
+    p.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+const tools = ['age', 'zstd', 'jq', 'sha256sum', 'tar', 'psql', 'pg_restore', 'kubectl', 'redis-server'];
+const missing = tools.filter((t) => !has(t));
+
+describe.skipIf(missing.length > 0)(`break-glass restore with standard tools only${missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : ''}`, () => {
+  let p: Platform;
+  let manifest: Manifest;
+  beforeAll(async () => {
+    p = await startPlatform({ rows: 5000, redisKeys: 1500, s3: has('aws') });
+    const config = p.config();
+    manifest = await runBackup({ config, store: openStore(config.store), schedule: 'nightly', log: silentLogger });
+    expect(manifest.status).toBe('Completed');
+  });
+  afterAll(async () => p?.stop());
+
+  it('the runbook script restores PostgreSQL, Redis and the namespace from a file store, importing none of our code', async () => {
+    const script = join(p.dir, 'break-glass.sh');
+    await writeFile(script, await runbookScript());
+    expect(await readFile(script, 'utf8')).not.toMatch(/^[^#]*\b(gushen-dr|npx|node|tsx)\s/m);
+    const redisDir = join(p.dir, 'redis-restored');
+    await mkdir(redisDir);
+    const r = await runScript(script, {
+      STORE: p.config().store.url.slice('file://'.length),
+      KEY: p.identityFile,
+      PG_URL: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${p.pg.port}`,
+      PG_DB: 'gushen_breakglass',
+      REDIS_DIR: redisDir,
+      NAMESPACE: 'breakglass',
+      KUBECONFIG: p.kubeconfig,
+    });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`backup ${manifest.id}`);
+    expect(r.out).toContain('postgres: gushen_breakglass restored, row counts match');
+
+    // Redis really loads the prepared directory with appendonly yes: every key of the backup (minus expired).
+    const facts = manifest.artifacts.find((a) => a.kind === 'redis-rdb')!.facts as RedisFacts;
+    const redis = await startRedis({ dir: redisDir, appendonly: true });
+    try {
+      const c = redis.client();
+      for (const d of facts.databases) {
+        await c.select(d.db);
+        expect(await c.dbsize(), `db${d.db}`).toBeGreaterThanOrEqual(d.keys - d.expires);
+        expect(await c.dbsize(), `db${d.db}`).toBeLessThanOrEqual(d.keys);
+      }
+    } finally {
+      await redis.stop();
+    }
+
+    const restored = p.kube.objects().filter((o) => o.metadata?.namespace === 'breakglass');
+    for (const [kind, name] of [['Deployment', 'ai-qtrd-web'], ['StatefulSet', 'redis'], ['Secret', 'ai-qtrd-secrets'], ['ConfigMap', 'ai-qtrd-config'], ['IngressRoute', 'ai-qtrd'], ['Service', 'redis-headless']]) {
+      expect(restored.some((o) => o.kind === kind && o.metadata.name === name), `${kind}/${name}`).toBe(true);
+    }
+    expect(restored.find((o) => o.kind === 'Service' && o.metadata.name === 'redis-headless')?.spec.clusterIP).toBe('None');
+  });
+
+  it.skipIf(!has('aws'))('the same script reads an S3 store with the aws CLI', async () => {
+    const s3 = p.s3!;
+    const config = p.config({}, 's3');
+    const m = await runBackup({ config, store: openStore(config.store), schedule: 'nightly', log: silentLogger });
+    expect(m.status).toBe('Completed');
+    const redisDir = join(p.dir, 'redis-s3');
+    await mkdir(redisDir);
+    const r = await runScript(join(p.dir, 'break-glass.sh'), {
+      ...s3.env,
+      STORE: `s3://${s3.bucket}/gushen`,
+      S3_ENDPOINT: s3.endpoint,
+      KEY: p.identityFile,
+      PG_URL: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${p.pg.port}`,
+      PG_DB: 'gushen_breakglass_s3',
+      REDIS_DIR: redisDir,
+      NAMESPACE: 'breakglass-s3',
+      KUBECONFIG: p.kubeconfig,
+    });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`backup ${m.id}`);
+    expect(r.out).toContain('break-glass restore of');
+  });
+
+  it('stops with an error naming the artifact when a stored object does not match its checksum', async () => {
+    const script = join(p.dir, 'break-glass.sh');
+    const dir = p.config().store.url.slice('file://'.length);
+    const art = manifest.artifacts.find((a) => a.kind === 'redis-rdb')!;
+    const path = join(dir, ...art.key.split('/'));
+    const original = await readFile(path);
+    await writeFile(path, Buffer.concat([original, Buffer.from('x')]));
+    try {
+      const r = await runScript(script, {
+        STORE: dir,
+        KEY: p.identityFile,
+        PG_URL: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${p.pg.port}`,
+        PG_DB: 'gushen_breakglass2',
+        REDIS_DIR: join(p.dir, 'redis-2'),
+        NAMESPACE: 'breakglass2',
+        KUBECONFIG: p.kubeconfig,
+        ID: manifest.id,
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.out + r.err).toContain(`${art.key}: FAILED`);
+      const dbs = await p.pg.query('postgres', 'select datname from pg_database');
+      expect(dbs.rows.map((x: { datname: string }) => x.datname)).not.toContain('gushen_breakglass2');
+    } finally {
+      await writeFile(path, original);
+    }
+  });
+});
