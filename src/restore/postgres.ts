@@ -171,9 +171,11 @@ export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestore
     const item = `postgres database ${facts.database}${name === facts.database ? '' : ` → ${name}`}`;
     try {
       if (!plan.exists) await createDatabase(opts.pgUrl, name);
-      log.info({ source: facts.database, target: name, server: where, jobs, clean: plan.tables > 0 }, 'postgres: restoring database');
+      // An existing target is cleaned only with --force (one with tables was refused without it).
+      const clean = plan.exists && opts.force === true;
+      log.info({ source: facts.database, target: name, server: where, jobs, clean }, 'postgres: restoring database');
       const args = ['--exit-on-error', '--no-password', `--dbname=${conn.connString}`];
-      if (plan.tables > 0) args.push('--clean', '--if-exists');
+      if (clean) args.push('--clean', '--if-exists');
       await runPgRestore(ctx, plan.artifact, pgRestore, args, conn, jobs);
     } catch (err) {
       report.items.push({ item, result: 'failed', detail: errorMessage(err) });
