@@ -103,24 +103,33 @@ export class Scheduler {
       },
       opts.log,
     );
-    for (const [schedule, m] of Object.entries(opts.lastCompleted ?? {}) as Array<[BackupScheduleName, Manifest]>) {
-      await s.metrics.setJobMetrics(schedule, backupMetrics(m));
+    try {
+      await s.startTasks(planned);
+    } catch (err) {
+      await s.stop('start failed');
+      throw err;
     }
-    s.metrics.up.set(1);
-    for (const { name, expression } of planned) {
-      const task = cron.createTask(expression, () => s.trigger(name), {
-        name: `gushen-dr-${name}`,
-        timezone: s.timeZone,
-        logger: nodeCronLogger(opts.log.child({ job: name })),
-      });
-      s.jobs.set(name, { name, expression, task, skipped: 0 });
-      s.metrics.skipped.inc({ job: name, reason: 'overlap' }, 0);
-      await task.start();
-      s.updateNextRun(name);
-      opts.log.info({ job: name, schedule: expression, timeZone: s.timeZone, nextRun: task.getNextRun()?.toISOString() }, 'scheduled');
-    }
-    opts.log.info({ listen: s.server.address, jobs: planned.map((p) => p.name) }, 'scheduler running: GET /healthz, GET /metrics');
     return s;
+  }
+
+  private async startTasks(planned: Array<{ name: JobName; expression: string }>): Promise<void> {
+    for (const [schedule, m] of Object.entries(this.opts.lastCompleted ?? {}) as Array<[BackupScheduleName, Manifest]>) {
+      await this.metrics.setJobMetrics(schedule, backupMetrics(m));
+    }
+    this.metrics.up.set(1);
+    for (const { name, expression } of planned) {
+      const task = cron.createTask(expression, () => this.trigger(name), {
+        name: `gushen-dr-${name}`,
+        timezone: this.timeZone,
+        logger: nodeCronLogger(this.opts.log.child({ job: name })),
+      });
+      this.jobs.set(name, { name, expression, task, skipped: 0 });
+      this.metrics.skipped.inc({ job: name, reason: 'overlap' }, 0);
+      await task.start();
+      this.updateNextRun(name);
+      this.opts.log.info({ job: name, schedule: expression, timeZone: this.timeZone, nextRun: task.getNextRun()?.toISOString() }, 'scheduled');
+    }
+    this.opts.log.info({ listen: this.address, jobs: planned.map((p) => p.name) }, 'scheduler running: GET /healthz, GET /metrics');
   }
 
   /** host:port the status server listens on. */
