@@ -1,5 +1,5 @@
 // The README's first command: a backup of the local PostgreSQL and Redis into ./backups (examples/local.yaml),
-// then a deep verify of it. Creates the local age key pair on first use.
+// then a deep verify of it and a local-mode recovery drill (throwaway PostgreSQL and Redis). Creates the local age key pair on first use.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
@@ -15,4 +15,5 @@ const cli = (...args) => {
 if (!existsSync('keys/local.key')) cli('keygen', '--out', 'keys/local.key', '--recipient-out', 'keys/local.pub');
 cli('--config', 'examples/local.yaml', 'backup');
 cli('--config', 'examples/local.yaml', 'verify', 'latest', '--deep');
+cli('--config', 'examples/local.yaml', '--log-level', 'warn', 'drill');
 cli('--config', 'examples/local.yaml', 'list');

@@ -51,12 +51,18 @@ export async function postgresChecks(serverUrl: string, database: string, facts:
     };
   });
   for (const [key, rows] of actual) out.push({ kind: 'postgres', name: `${database}: ${key}`, ok: false, expected: 'absent', actual: rows, detail: 'table not in the backup' });
+  const tables = facts.tables.length;
+  const found = out.filter((c) => c.actual !== 'missing').length;
+  out.unshift({ kind: 'postgres', name: `${database}: tables`, ok: found === tables && out.every((c) => c.ok), expected: tables, actual: found });
   return out;
 }
 
 /** Per-database key counts after the Redis restore; keys whose TTL ran out since the backup are allowed for. */
 export function redisChecks(report: RedisRestoreReport, facts: RedisFacts): CheckResult[] {
-  return facts.databases.map((d) => {
+  const expectedTotal = facts.databases.reduce((s, d) => s + d.keys, 0) - report.databases.reduce((s, d) => s + d.expiredSinceBackup, 0);
+  const actualTotal = report.databases.reduce((s, d) => s + d.actual, 0);
+  const total: CheckResult = { kind: 'redis', name: 'keys in all databases', ok: actualTotal === expectedTotal, expected: expectedTotal, actual: actualTotal };
+  return [total, ...facts.databases.map((d): CheckResult => {
     const r = report.databases.find((x) => x.db === d.db);
     const expected = d.keys - (r?.expiredSinceBackup ?? 0);
     return {
@@ -67,5 +73,5 @@ export function redisChecks(report: RedisRestoreReport, facts: RedisFacts): Chec
       actual: r?.actual ?? 'missing',
       detail: r?.expiredSinceBackup ? `${d.keys} in the backup, ${r.expiredSinceBackup} expired since (TTL)` : undefined,
     };
-  });
+  })];
 }
