@@ -4,12 +4,24 @@ import { SCHEDULES, type Schedule } from './format/layout.js';
 import { EXIT_USAGE, UsageError, errorMessage, exitCodeOf } from './util/errors.js';
 import { TOOL_VERSION } from './version.js';
 import { loadEnv, parseList, parseOutput, parsePositiveInt, type GlobalOptions } from './commands/common.js';
-import { keygenCommand } from './commands/keygen.js';
-import { backupCommand } from './commands/backup.js';
-import { listCommand, pruneCommand, showCommand, verifyCommand } from './commands/catalog.js';
-import { restoreCommand } from './commands/restore.js';
-import { drillCommand } from './commands/drill.js';
-import { scheduleCommand } from './commands/schedule.js';
+
+// Commands are loaded when run: a backup should not pay for the Kubernetes client's memory unless it uses it.
+type AsyncFn = (...args: any[]) => Promise<any>;
+function lazy<M extends Record<K, AsyncFn>, K extends keyof M>(load: () => Promise<M>, name: K): M[K] {
+  return (async (...args: unknown[]) => (await load())[name](...args)) as M[K];
+}
+const catalog = () => import('./commands/catalog.js');
+const drill = () => import('./commands/drill.js');
+const keygenCommand = lazy(() => import('./commands/keygen.js'), 'keygenCommand');
+const backupCommand = lazy(() => import('./commands/backup.js'), 'backupCommand');
+const listCommand = lazy(catalog, 'listCommand');
+const showCommand = lazy(catalog, 'showCommand');
+const verifyCommand = lazy(catalog, 'verifyCommand');
+const pruneCommand = lazy(catalog, 'pruneCommand');
+const restoreCommand = lazy(() => import('./commands/restore.js'), 'restoreCommand');
+const drillCommand = lazy(drill, 'drillCommand');
+const scheduledDrill = lazy(drill, 'scheduledDrill');
+const scheduleCommand = lazy(() => import('./commands/schedule.js'), 'scheduleCommand');
 
 function buildProgram(run: (p: Promise<number>) => void): Command {
   const program = new Command('gushen-dr')
@@ -111,7 +123,8 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
   program
     .command('schedule')
     .description('run backups and drills on the configured schedules (for hosts without Kubernetes)')
-    .action(() => run(loadEnv(g()).then((env) => scheduleCommand(env))));
+    .option('--listen <host:port>', 'address of /healthz and /metrics (default: schedules.listen)')
+    .action((o: { listen?: string }) => run(loadEnv(g()).then((env) => scheduleCommand(env, { listen: o.listen, drill: scheduledDrill }))));
 
   return program;
 }

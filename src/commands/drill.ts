@@ -1,6 +1,7 @@
 import { loadIdentities } from '../config/keys.js';
 import { runDrill } from '../drill/run.js';
-import { drillMetrics, fmtSeconds, listReports, reportMarkdown } from '../drill/report.js';
+import { drillMetrics, fmtSeconds, listReports, reportMarkdown, type DrillReport } from '../drill/report.js';
+import type { DrillJobResult } from '../schedule/index.js';
 import { publishMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';
 import { out, printJson, table, type Env } from './common.js';
@@ -13,6 +14,42 @@ export interface DrillFlags {
   list?: boolean;
   identity?: string;
   namespace?: string;
+}
+
+/** One drill with its metrics and webhook: what `drill` and the scheduler both run. */
+export async function drillAndReport(env: Env, signal: AbortSignal, f: Partial<DrillFlags> = {}): Promise<DrillReport> {
+  const identities = await loadIdentities(env.config, f.identity);
+  const report = await runDrill({
+    store: env.store,
+    config: env.config,
+    log: env.log,
+    identities,
+    backup: f.backup ?? 'latest',
+    keep: f.keep,
+    keepOnFailure: f.keepOnFailure,
+    namespace: f.namespace,
+    signal,
+  });
+  await publishMetrics(drillMetrics(report), env.config.metrics, env.log, { schedule: 'drill' });
+  if (report.status !== 'Passed' || env.config.notify.onSuccess) {
+    await notifyWebhook(
+      env.config.notify.webhook,
+      { event: 'drill', id: report.id, backup: report.backup, status: report.status, rpoSeconds: report.rpoSeconds, rtoSeconds: report.rtoSeconds, failure: report.failure },
+      env.log,
+    );
+  }
+  return report;
+}
+
+/** The scheduler's drill job. */
+export async function scheduledDrill(env: Env, signal: AbortSignal): Promise<DrillJobResult> {
+  const r = await drillAndReport(env, signal);
+  return {
+    passed: r.status === 'Passed',
+    id: r.id,
+    metrics: drillMetrics(r),
+    summary: r.status === 'Passed' ? `RTO ${fmtSeconds(r.rtoSeconds)}, RPO ${fmtSeconds(r.rpoSeconds)}` : `failed in ${r.failure?.phase}: ${r.failure?.error ?? ''}`.slice(0, 200),
+  };
 }
 
 export async function drillCommand(env: Env, f: DrillFlags): Promise<number> {
@@ -29,28 +66,7 @@ export async function drillCommand(env: Env, f: DrillFlags): Promise<number> {
       );
     return 0;
   }
-  const identities = await loadIdentities(env.config, f.identity);
-  const report = await withSignals(env.log, (signal) =>
-    runDrill({
-      store: env.store,
-      config: env.config,
-      log: env.log,
-      identities,
-      backup: f.backup,
-      keep: f.keep,
-      keepOnFailure: f.keepOnFailure,
-      namespace: f.namespace,
-      signal,
-    }),
-  );
-  await publishMetrics(drillMetrics(report), env.config.metrics, env.log, { schedule: 'drill' });
-  if (report.status !== 'Passed' || env.config.notify.onSuccess) {
-    await notifyWebhook(
-      env.config.notify.webhook,
-      { event: 'drill', id: report.id, backup: report.backup, status: report.status, rpoSeconds: report.rpoSeconds, rtoSeconds: report.rtoSeconds, failure: report.failure },
-      env.log,
-    );
-  }
+  const report = await withSignals(env.log, (signal) => drillAndReport(env, signal, f));
   if (env.output === 'json') printJson(report);
   else out(reportMarkdown(report));
   return report.status === 'Passed' ? 0 : 1;

@@ -14,7 +14,7 @@ export async function healthCheck(client: KubeClient, namespace: string, hc: Hea
   const name = `${hc.service}:${hc.port}${hc.path}`;
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(`${hc.service}:${hc.port}`)}/proxy${hc.path}`;
   let status = 200;
-  let body = '';
+  let body: string;
   try {
     const parsed = await client.get(path, { signal, timeoutMs: 30_000 });
     body = typeof parsed === 'string' ? parsed : JSON.stringify(parsed);

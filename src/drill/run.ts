@@ -155,7 +155,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     if (kube && namespace) {
       const artifact = kubeArtifactOf(manifest);
       restoreId = `drill-${stamp(t0).replace('_', '-')}`;
-      const r = await phase('kube', async () => {
+      await phase('kube', async () => {
         const { index, objects } = await readKubeArchive(ctx, artifact);
         const firstDb = pgArtifacts[0] ? dbName((pgArtifacts[0].facts as PostgresFacts).database) : '';
         const vars: Record<string, string> = {

@@ -8,13 +8,18 @@ const STATUS_VALUE: Record<Manifest['status'], number> = { Completed: 1, Partial
 /** The backup metrics of one run, in a registry of their own. */
 export function backupMetrics(m: Manifest, registry = new Registry()): Registry {
   const labels = ['schedule'];
-  const lastSuccess = new Gauge({ name: 'gushen_dr_backup_last_success_timestamp_seconds', help: 'Finish time of the last Completed backup', labelNames: labels, registers: [registry] });
   const duration = new Gauge({ name: 'gushen_dr_backup_duration_seconds', help: 'Duration of the last backup', labelNames: labels, registers: [registry] });
   const size = new Gauge({ name: 'gushen_dr_backup_size_bytes', help: 'Stored size of the last backup per artifact', labelNames: ['schedule', 'artifact'], registers: [registry] });
   const status = new Gauge({ name: 'gushen_dr_backup_status', help: 'Last backup status: 1 Completed, 0.5 PartiallyFailed, 0 Failed', labelNames: labels, registers: [registry] });
   const failures = new Gauge({ name: 'gushen_dr_backup_failures', help: 'Failed artifacts or sources in the last backup', labelNames: ['schedule', 'source'], registers: [registry] });
   const s = { schedule: m.schedule };
-  if (m.status === 'Completed') lastSuccess.set(s, Date.parse(m.finishedAt) / 1000);
+  // Registered only on success: an empty family pushed to a Pushgateway could replace the previous success.
+  if (m.status === 'Completed') {
+    new Gauge({ name: 'gushen_dr_backup_last_success_timestamp_seconds', help: 'Finish time of the last Completed backup', labelNames: labels, registers: [registry] }).set(
+      s,
+      Date.parse(m.finishedAt) / 1000,
+    );
+  }
   duration.set(s, (Date.parse(m.finishedAt) - Date.parse(m.startedAt)) / 1000);
   status.set(s, STATUS_VALUE[m.status]);
   for (const a of m.artifacts) size.set({ schedule: m.schedule, artifact: a.name }, a.stored.size);

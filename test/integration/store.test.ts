@@ -3,7 +3,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Store } from '../../src/store/s3.js';
 import { createDecryptStream, createEncryptStream, generateX25519Identity, parseIdentity } from '../../src/crypto/index.js';
@@ -24,7 +23,10 @@ function source(mib: number, seed = 1): Readable {
     read() {
       if (i >= mib) return this.push(null);
       const chunk = Buffer.allocUnsafe(MiB);
-      for (let o = 0; o < MiB; o += 64) block.copy(chunk, o, 0, 64), chunk.writeUInt32LE(i * 16384 + o / 64, o);
+      for (let o = 0; o < MiB; o += 64) {
+        block.copy(chunk, o, 0, 64);
+        chunk.writeUInt32LE(i * 16384 + o / 64, o);
+      }
       i++;
       this.push(chunk);
     },
@@ -157,4 +159,3 @@ describe('object stores', () => {
   });
 });
 
-export { pipeline };
