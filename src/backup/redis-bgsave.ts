@@ -9,6 +9,8 @@ export interface BgsaveOptions {
   signal?: AbortSignal;
   /** How often INFO persistence is polled. */
   pollMs?: number;
+  /** Called once BGSAVE has been accepted: `scheduled` when it waits behind an AOF rewrite. */
+  onIssued?: (info: { scheduled: boolean; at: number }) => void;
 }
 
 export interface BgsaveResult {
@@ -88,6 +90,7 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
     const aofRewriting = info.get('aof_rewrite_in_progress') === '1';
     let reply: string;
     let scheduled = false;
+    const issuedAt = Date.now();
     try {
       if (aofRewriting) {
         reply = String(await client.call('BGSAVE', 'SCHEDULE'));
@@ -111,6 +114,7 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
       }
     }
     opts.log.debug({ reply, scheduled }, 'BGSAVE issued');
+    opts.onIssued?.({ scheduled, at: issuedAt });
     if (scheduled) opts.log.info('an AOF rewrite is running; BGSAVE is scheduled to run after it');
 
     let sawRunning = false;

@@ -2,7 +2,8 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
-import { OperationError, UsageError, errorMessage } from '../util/errors.js';
+import { OperationError, errorMessage } from '../util/errors.js';
+import { loadKubeConfig } from '../util/kube-client.js';
 
 export interface PodTarget {
   namespace: string;
@@ -10,19 +11,24 @@ export interface PodTarget {
   container: string;
 }
 
-/** KubeConfig from sources.kube.kubeconfig / context when set, else the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
+/**
+ * KubeConfig from sources.kube.kubeconfig / context when set, else the default chain (KUBECONFIG,
+ * ~/.kube/config, in-cluster). client-node refuses a plain `http://` server unless the cluster says
+ * insecure-skip-tls-verify (kubectl accepts one, e.g. `kubectl proxy`); there is no TLS to verify
+ * there, so such a cluster gets the flag on a copy of the config. HTTPS servers are used as configured.
+ */
 export function kubeConfigFor(config: Config): KubeConfig {
-  const kube = config.sources.kube;
-  const kc = new KubeConfig();
-  try {
-    if (kube?.kubeconfig) kc.loadFromFile(kube.kubeconfig);
-    else kc.loadFromDefault();
-    if (kube?.context) kc.setCurrentContext(kube.context);
-  } catch (err) {
-    throw new UsageError(`cannot load the Kubernetes configuration${kube?.kubeconfig ? ` from ${kube.kubeconfig}` : ''}: ${errorMessage(err)}`);
-  }
-  if (!kc.getCurrentCluster()) throw new UsageError('the Kubernetes configuration has no current cluster (set sources.kube.kubeconfig / context)');
-  return kc;
+  const kc = loadKubeConfig(config.sources.kube);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || !cluster.server.startsWith('http:') || cluster.skipTLSVerify) return kc;
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.getClusters().map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c)),
+    users: kc.getUsers(),
+    contexts: kc.getContexts(),
+    currentContext: kc.getCurrentContext(),
+  });
+  return copy;
 }
 
 /** What a minimal WebSocket from `ws` offers (the client library returns one). */

@@ -1,5 +1,7 @@
-import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Logger } from '../util/log.js';
 import { OperationError, errorMessage } from '../util/errors.js';
 
 /**
@@ -28,4 +30,119 @@ export async function openRdbFile(path: string, lastsave: number): Promise<Reada
     throw new OperationError(`${path} is not a regular file`);
   }
   return fh.createReadStream({ highWaterMark: 1 << 20 });
+}
+
+/** The followed file turned out not to be the dump BGSAVE produced; the caller reads dump.rdb instead. */
+export class FollowMismatchError extends OperationError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FollowMismatchError';
+  }
+}
+
+const TEMP_RE = /^temp-\d+\.rdb$/;
+const CHUNK = 1 << 20;
+
+export interface FollowOptions {
+  /** The data directory, as seen from here. */
+  dir: string;
+  /** dbfilename: what the temp file is renamed to when the save succeeds. */
+  file: string;
+  /** When BGSAVE was sent (ms); the temp file is created after it. */
+  issuedAt: number;
+  /** Settles when the server reports the save finished (ok) or failed. */
+  done: Promise<unknown>;
+  log: Logger;
+}
+
+/**
+ * Reads the snapshot while the BGSAVE child is still writing it, so copying overlaps with saving.
+ * Redis' child writes `temp-<pid>.rdb` in its directory, strictly appending, and renames it to the
+ * dbfilename once complete (only one child process runs at a time, so the one fresh temp file is ours).
+ * The follower reads what has been written, waits for more while the save runs, and after the server
+ * reports success reads to the end and checks that the file it followed now *is* <dir>/<dbfilename>
+ * (same device and inode, same size). Returns undefined when there is nothing to follow (the save was
+ * too quick, or there is more than one candidate): the caller then reads the finished file.
+ */
+export async function followBgsave(opts: FollowOptions): Promise<Readable | undefined> {
+  let finished: 'ok' | 'failed' | undefined;
+  let failure: unknown;
+  opts.done.then(
+    () => (finished = 'ok'),
+    (err: unknown) => {
+      finished = 'failed';
+      failure = err;
+    },
+  );
+  let fh: FileHandle | undefined;
+  let name = '';
+  while (!fh) {
+    if (finished) return undefined;
+    let names: string[];
+    try {
+      names = (await readdir(opts.dir)).filter((n) => TEMP_RE.test(n));
+    } catch {
+      return undefined;
+    }
+    const fresh: string[] = [];
+    for (const n of names) {
+      const st = await stat(join(opts.dir, n)).catch(() => undefined);
+      // Filesystem timestamps may be coarse: allow a little slack before the BGSAVE.
+      if (st && st.mtimeMs >= opts.issuedAt - 2000) fresh.push(n);
+    }
+    if (fresh.length > 1) return undefined;
+    if (fresh.length === 1) {
+      name = fresh[0];
+      fh = await open(join(opts.dir, name), 'r').catch(() => undefined);
+      if (!fh) return undefined; // already renamed: read the finished file instead
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const handle = fh;
+  opts.log.debug({ file: name }, 'following the RDB file while BGSAVE writes it');
+  let pos = 0;
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await handle.close().catch(() => undefined);
+    }
+  };
+  const readMore = async (): Promise<Buffer | null> => {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const { bytesRead } = await handle.read(buf, 0, CHUNK, pos);
+      if (bytesRead > 0) {
+        pos += bytesRead;
+        return bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+      }
+      if (finished === 'failed') throw failure;
+      if (finished === 'ok') {
+        // Everything the child wrote has been read (it closed the file before renaming it).
+        const [mine, final] = await Promise.all([handle.stat(), stat(join(opts.dir, opts.file)).catch(() => undefined)]);
+        if (!final || final.ino !== mine.ino || final.dev !== mine.dev) {
+          throw new FollowMismatchError(`the file followed during BGSAVE (${name}) is not ${opts.file} after the save`);
+        }
+        if (mine.size !== pos) throw new FollowMismatchError(`read ${pos} bytes of ${name}, which has ${mine.size}`);
+        return null;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  return new Readable({
+    highWaterMark: 4 * CHUNK,
+    read() {
+      readMore().then(
+        (chunk) => {
+          if (chunk === null) void close().then(() => this.push(null));
+          else this.push(chunk);
+        },
+        (err: unknown) => this.destroy(err as Error),
+      );
+    },
+    destroy(err, cb) {
+      void close().then(() => cb(err));
+    },
+  });
 }

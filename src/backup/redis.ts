@@ -22,7 +22,7 @@ import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import { connectRedis, parseInfo, parseRedisUrl } from '../util/redis-url.js';
 import { withFacts } from './artifact-writer.js';
 import { bgsave } from './redis-bgsave.js';
-import { openRdbFile } from './redis-copy-file.js';
+import { FollowMismatchError, followBgsave, openRdbFile } from './redis-copy-file.js';
 import { execCat, kubeConfigFor } from './redis-copy-exec.js';
 import { fetchRdbByReplication } from './redis-copy-replication.js';
 import type { BackupSource, SourceContext } from './source.js';
@@ -48,7 +48,7 @@ async function rdbLocation(client: Redis, cfg: RedisSourceConfig, log: Logger): 
   return { dir, file };
 }
 
-async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Redis, log: Logger): Promise<Readable> {
+async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<Readable> {
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
   if (cfg.method === 'replication') {
     log.info({ server: ep.display }, 'requesting a snapshot over the replication protocol');
@@ -58,10 +58,27 @@ async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Re
   const namespace = cfg.namespace ?? ctx.config.sources.kube?.namespace;
   const kc = cfg.method === 'exec' ? kubeConfigFor(ctx.config) : undefined;
   if (cfg.method === 'exec' && !namespace) throw new UsageError('sources.redis.method exec needs sources.redis.namespace or sources.kube.namespace');
-  const where = await rdbLocation(client, cfg, log);
+  // Where the file will be; if this fails now, BGSAVE still runs first (its own error is the better one).
+  const early = await rdbLocation(client, cfg, log).catch(() => undefined);
+
   log.info('BGSAVE');
-  const saved = await bgsave(client, { timeoutMs: cfg.bgsaveTimeoutSeconds * 1000, log, signal: ctx.signal });
-  log.info({ lastsave: saved.lastsave, ms: saved.durationMs, scheduled: saved.scheduled }, 'BGSAVE finished');
+  let onIssued!: (i: { scheduled: boolean; at: number }) => void;
+  const issued = new Promise<{ scheduled: boolean; at: number }>((r) => (onIssued = r));
+  const done = bgsave(client, { timeoutMs: cfg.bgsaveTimeoutSeconds * 1000, log, signal: ctx.signal, onIssued });
+  done.then(
+    (saved) => log.info({ lastsave: saved.lastsave, ms: saved.durationMs, scheduled: saved.scheduled }, 'BGSAVE finished'),
+    () => undefined,
+  );
+  if (cfg.method === 'file' && follow && early) {
+    // Copy while the child writes: the file method reads the snapshot as it grows (see followBgsave).
+    const first = await Promise.race([issued, done.then(() => undefined, () => undefined)]);
+    if (first && !first.scheduled) {
+      const stream = await followBgsave({ dir: early.dir, file: early.file, issuedAt: first.at, done, log });
+      if (stream) return stream;
+    }
+  }
+  const saved = await done;
+  const where = early ?? (await rdbLocation(client, cfg, log));
   if (cfg.method === 'file') {
     const path = join(where.dir, where.file);
     log.info({ path }, 'reading the RDB file');
@@ -84,35 +101,47 @@ export const backupRedis: BackupSource = async (ctx) => {
     const replication = parseInfo(await client.info('replication'));
     log.info({ server: ep.display, version: server.get('redis_version'), role: replication.get('role') }, 'redis backup starting');
 
-    let source: Readable;
-    try {
-      source = await openSource(ctx, cfg, client, log);
-    } catch (err) {
-      if (err instanceof UsageError || err instanceof OperationError) throw err;
-      throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
-    }
-
-    const validator = new RdbValidator();
-    let invalid: RdbFormatError | undefined;
-    validator.on('error', (e) => {
-      if (e instanceof RdbFormatError) invalid = e;
-    });
-    source.on('error', (e) => validator.destroy(e));
-    source.pipe(validator);
     let written;
-    try {
-      written = await ctx.writer.write(
-        { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel },
-        validator,
-        ctx.signal,
-      );
-    } catch (err) {
-      source.destroy();
-      if (invalid) {
-        throw new OperationError(`redis backup (${cfg.method}): the RDB failed validation, nothing was stored: ${invalid.message}`, { cause: invalid });
+    let validator: RdbValidator;
+    for (let follow = true; ; follow = false) {
+      let source: Readable;
+      try {
+        source = await openSource(ctx, cfg, client, log, follow);
+      } catch (err) {
+        if (err instanceof UsageError || err instanceof OperationError) throw err;
+        throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
       }
-      const msg = errorMessage(err).replace(/^artifact redis\/dump\.rdb: /, '');
-      throw new OperationError(`redis backup (${cfg.method}): ${msg}`, { cause: err });
+      const v = new RdbValidator();
+      validator = v;
+      let invalid: RdbFormatError | undefined;
+      let mismatch: FollowMismatchError | undefined;
+      v.on('error', (e) => {
+        if (e instanceof RdbFormatError) invalid = e;
+      });
+      source.on('error', (e) => {
+        if (e instanceof FollowMismatchError) mismatch = e;
+        v.destroy(e);
+      });
+      source.pipe(v);
+      try {
+        written = await ctx.writer.write(
+          { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel },
+          v,
+          ctx.signal,
+        );
+        break;
+      } catch (err) {
+        source.destroy();
+        if (mismatch && follow) {
+          log.warn({ reason: mismatch.message }, 'reading the snapshot during BGSAVE did not work out; taking another one and reading the finished file');
+          continue;
+        }
+        if (invalid) {
+          throw new OperationError(`redis backup (${cfg.method}): the RDB failed validation, nothing was stored: ${invalid.message}`, { cause: invalid });
+        }
+        const msg = errorMessage(err).replace(/^artifact redis\/dump\.rdb: /, '');
+        throw new OperationError(`redis backup (${cfg.method}): ${msg}`, { cause: err });
+      }
     }
     const summary = validator.summary();
     const facts: RedisFacts = {

@@ -5,9 +5,10 @@
  * Key names never appear in messages (they can carry session tokens).
  */
 import type { Redis } from 'ioredis';
+import { RespConnection, RespError, type RespEndpoint, type RespReply } from '../backup/redis-resp.js';
 import type { Logger } from '../util/log.js';
 import { OperationError, errorMessage } from '../util/errors.js';
-import { connectRedis, type RedisEndpoint } from '../util/redis-url.js';
+import type { RedisEndpoint } from '../util/redis-url.js';
 
 export interface CopyOptions {
   /** Keys per SCAN page / pipeline. */
@@ -34,35 +35,49 @@ interface Item {
   ttl: number;
 }
 
-export async function copyKeys(
-  sourceClient: (db: number) => Redis,
-  target: RedisEndpoint,
-  dbs: number[],
-  opts: CopyOptions,
-): Promise<CopyResult> {
+async function open(ep: RespEndpoint, what: string): Promise<RespConnection> {
+  try {
+    return await RespConnection.connect(ep);
+  } catch (err) {
+    throw new OperationError(`cannot connect to ${what}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Copies every key of the given databases from `source` (the throwaway server's socket) to `target`.
+ * Uses its own lean pipelined connections (see redis-resp.ts).
+ */
+export async function copyKeys(source: { socketPath: string }, target: RedisEndpoint, dbs: number[], opts: CopyOptions): Promise<CopyResult> {
   const batch = opts.batch ?? 1000;
   const result: CopyResult = { keys: 0, perDb: {}, vanished: 0 };
   let lastLog = Date.now();
   for (const db of dbs) {
-    const src = sourceClient(db);
-    await src.connect();
-    const dst = await connectRedis({ ...target, db });
+    const src = await open({ path: source.socketPath, db }, 'the throwaway redis-server');
+    let dst: RespConnection;
+    try {
+      dst = await open({ host: target.host, port: target.port, tls: target.tls, username: target.username, password: target.password, db }, `the target ${target.display}`);
+    } catch (err) {
+      src.close();
+      throw err;
+    }
     try {
       const fetchPage = async (cursor: string): Promise<{ next: string; items: Item[] }> => {
-        const [next, keys] = await src.scanBuffer(cursor, 'COUNT', batch);
-        if (keys.length === 0) return { next: next.toString(), items: [] };
-        const p = src.pipeline();
-        for (const k of keys) {
-          p.dumpBuffer(k);
-          if (opts.absoluteTtl) p.pexpiretime(k);
-          else p.pttl(k);
-        }
-        const res = (await p.exec()) ?? [];
+        const scan = (await src.call('SCAN', cursor, 'COUNT', String(batch))) as [Buffer, Buffer[]];
+        const next = scan[0].toString();
+        const keys = scan[1];
+        if (keys.length === 0) return { next, items: [] };
+        const cmds: Buffer[][] = [];
+        const ttlCmd = Buffer.from(opts.absoluteTtl ? 'PEXPIRETIME' : 'PTTL');
+        const dump = Buffer.from('DUMP');
+        for (const k of keys) cmds.push([dump, k], [ttlCmd, k]);
+        const res = await src.pipeline(cmds);
         const items: Item[] = [];
         for (let i = 0; i < keys.length; i++) {
-          const [e1, payload] = res[2 * i];
-          const [e2, t] = res[2 * i + 1];
-          if (e1 || e2) throw new OperationError(`reading keys from the throwaway server: ${errorMessage(e1 ?? e2)}`);
+          const payload = res[2 * i];
+          const t = res[2 * i + 1];
+          if (payload instanceof RespError || t instanceof RespError) {
+            throw new OperationError(`reading keys from the throwaway server: ${(payload instanceof RespError ? payload : (t as RespError)).message}`);
+          }
           const ttl = Number(t);
           if (payload === null || ttl === -2) {
             result.vanished++;
@@ -70,20 +85,22 @@ export async function copyKeys(
           }
           items.push({ key: keys[i], payload: payload as Buffer, ttl: ttl === -1 ? 0 : ttl });
         }
-        return { next: next.toString(), items };
+        return { next, items };
       };
+      const restore = Buffer.from('RESTORE');
+      const replace = Buffer.from('REPLACE');
+      const absttl = Buffer.from('ABSTTL');
       const restorePage = async (items: Item[]) => {
-        const p = dst.pipeline();
-        for (const it of items) {
-          if (opts.absoluteTtl) p.callBuffer('RESTORE', it.key, String(it.ttl), it.payload, 'REPLACE', 'ABSTTL');
-          else p.callBuffer('RESTORE', it.key, String(it.ttl), it.payload, 'REPLACE');
-        }
-        const res = (await p.exec()) ?? [];
-        for (const [err] of res) {
-          if (err) {
-            const msg = errorMessage(err);
-            const hint = /payload version|checksum are wrong/i.test(msg) ? ' (the target Redis is older than the throwaway redis-server: its DUMP format is too new for it)' : '';
-            throw new OperationError(`RESTORE into db ${db} of the target failed: ${msg}${hint}`, { cause: err });
+        const cmds = items.map((it) =>
+          opts.absoluteTtl ? [restore, it.key, String(it.ttl), it.payload, replace, absttl] : [restore, it.key, String(it.ttl), it.payload, replace],
+        );
+        const res: RespReply[] = await dst.pipeline(cmds);
+        for (const r of res) {
+          if (r instanceof RespError) {
+            const hint = /payload version|checksum are wrong/i.test(r.message)
+              ? ' (the target Redis is older than the throwaway redis-server: its DUMP format is too new for it)'
+              : '';
+            throw new OperationError(`RESTORE into db ${db} of the target failed: ${r.message}${hint}`);
           }
         }
       };
@@ -92,8 +109,8 @@ export async function copyKeys(
       while (pending) {
         if (opts.signal?.aborted) throw new OperationError('aborted');
         const page: { next: string; items: Item[] } = await pending;
+        // Read the next page while this one is being restored.
         pending = page.next === '0' ? undefined : fetchPage(page.next);
-        // If the restore below fails, the prefetch's outcome no longer matters.
         pending?.catch(() => undefined);
         if (page.items.length > 0) {
           await restorePage(page.items);
@@ -106,8 +123,8 @@ export async function copyKeys(
         }
       }
     } finally {
-      src.disconnect();
-      dst.disconnect();
+      src.close();
+      dst.close();
     }
   }
   return result;

@@ -95,6 +95,8 @@ export interface RedisRestoreReport {
   databases: Array<{ db: number; expected: number; actual: number; expiredSinceBackup: number }>;
   keysRestored: number;
   items: RestoreItemResult[];
+  /** Online: how long staging (download, decrypt, verify), loading into the throwaway server and copying took. */
+  timings?: { stageMs: number; loadMs: number; copyMs: number };
 }
 
 /** A restore that ran but whose result is wrong; carries the report. */
@@ -309,12 +311,15 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
     const s = await stageAndValidate(ctx, artifact, facts);
     staged = s.staged;
     const summary = s.summary;
-    log.info({ bytes: summary.size, ms: Date.now() - t0 }, 'backup staged and verified');
+    const stageMs = Date.now() - t0;
+    log.info({ bytes: summary.size, ms: stageMs }, 'backup staged and verified');
 
     stage = 'loading the backup into a throwaway redis-server';
+    const tLoad = Date.now();
     const maxDb = Math.max(0, ...summary.databases.map((d) => d.db));
     throwaway = await startThrowawayRedis({ bin, rdbPath: staged.path, databases: maxDb + 1, signal: ctx.signal });
-    log.info({ version: throwaway.version, loaded: throwaway.loaded.keys, expiredOnLoad: throwaway.loaded.expired }, 'throwaway redis-server loaded the backup');
+    const loadMs = Date.now() - tLoad;
+    log.info({ version: throwaway.version, loaded: throwaway.loaded.keys, expiredOnLoad: throwaway.loaded.expired, ms: loadMs }, 'throwaway redis-server loaded the backup');
 
     if (replicas > 0 && opts.fenceReplicas) {
       stage = 'fencing the replicas';
@@ -334,7 +339,7 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
     stage = 'copying keys';
     const tCopy = Date.now();
     const dbs = summary.databases.filter((d) => d.keys > 0).map((d) => d.db);
-    const copied = await copyKeys((db) => throwaway!.client(db), ep, dbs, { absoluteTtl, batch: opts.batch, log, signal: ctx.signal });
+    const copied = await copyKeys(throwaway, ep, dbs, { absoluteTtl, batch: opts.batch, log, signal: ctx.signal });
     if (summary.functions > 0) {
       const src = throwaway.client(0);
       await src.connect();
@@ -343,6 +348,7 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
     }
     const copyMs = Date.now() - tCopy;
     report.keysRestored = copied.keys;
+    report.timings = { stageMs, loadMs, copyMs };
     log.info({ keys: copied.keys, ms: copyMs, keysPerSecond: Math.round(copied.keys / Math.max(copyMs / 1000, 0.001)) }, 'keys copied');
 
     stage = 'comparing key counts';

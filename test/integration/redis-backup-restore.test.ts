@@ -21,6 +21,7 @@ import { waitFor } from '../support/ports.js';
 const BACKUP_ID = '20261124T020000Z-nightly';
 const PASSWORD = 'redis-Pw-5t9!x';
 const SHORT_LIVED = 40;
+const SHORT_TTL_MS = 6000;
 
 /** A store that counts reads, to prove a refusal downloads nothing. */
 function countingStore(inner: ObjectStore): ObjectStore & { gets: number } {
@@ -53,6 +54,7 @@ describe('redis backup and restore (master + 2 replicas, appendonly yes + RDB)',
   let identities: Identity[];
   let artifact: Artifact;
   let filled: FillResult;
+  let filledAt: number;
   let atBackup: CanonicalDump;
   const servers: TestRedis[] = [];
 
@@ -90,7 +92,8 @@ describe('redis backup and restore (master + 2 replicas, appendonly yes + RDB)',
     master = await server({ password: PASSWORD, extraArgs: ['--repl-diskless-sync-delay', '0'] });
     replicas = await Promise.all([0, 1].map(() => server({ password: PASSWORD, replicaOf: master })));
     store = new FileStore(storeDir.path);
-    filled = await fillRedis(master.client(), { keys: 12_000, shortLived: { count: SHORT_LIVED, ttlMs: 1500 } });
+    filled = await fillRedis(master.client(), { keys: 12_000, shortLived: { count: SHORT_LIVED, ttlMs: SHORT_TTL_MS } });
+    filledAt = Date.now();
     const key = generateX25519Identity();
     identities = [parseIdentity(key.identity)];
     config = configSchema.parse({
@@ -158,7 +161,7 @@ describe('redis backup and restore (master + 2 replicas, appendonly yes + RDB)',
 
   it('restores every key online with its type, value and expire time; expired keys are accounted for', async () => {
     // Let the short-lived keys run out between backup and restore.
-    await new Promise((r) => setTimeout(r, 1600));
+    await new Promise((r) => setTimeout(r, Math.max(0, filledAt + SHORT_TTL_MS + 100 - Date.now())));
     const target = await server({ password: 'other-pw' });
     const report = await restoreRedisOnline(ctx(), { redisUrl: target.url });
     const after = await canonicalDump(target.client());

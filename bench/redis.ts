@@ -1,0 +1,170 @@
+/**
+ * Redis backup/restore benchmark on a GuShen-like dataset (test/support/redis-dataset.ts) in a private
+ * redis-server (appendonly yes + RDB, like production), with a local S3 server (s3rver).
+ *
+ *   npx tsx bench/redis.ts --keys 2000000        (--runs N, default 2; --json)
+ *
+ * What is compared (each measured --runs times, alternating; the best run of each is reported):
+ *   redisCliRdb   `redis-cli --rdb FILE` against the server: it makes the server fork and stream a fresh
+ *                 snapshot over the replication protocol (diskless, repl-diskless-sync-delay 0 so that the
+ *                 baseline is not padded with Redis' default 5 s wait for more replicas), into a local file.
+ *   oursBackup    backupRedis() with method `file`: BGSAVE, then read dump.rdb → RDB validation (structure
+ *                 and CRC64) → SHA-256 → zstd-3 → age → S3 multipart (64 MiB parts, the store default).
+ *   ratio         oursBackup / redisCliRdb (the target is ≤ 1.2).
+ *   oursRestore   restoreRedisOnline() from S3 into an empty redis-server: download, decrypt, verify, stage,
+ *                 throwaway redis-server load, SCAN + DUMP/PEXPIRETIME → RESTORE … ABSTTL, key-count check.
+ *                 Reported as seconds and keys per second (whole restore, and the copy phase alone).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { ArtifactWriter } from '../src/backup/artifact-writer.js';
+import { backupRedis } from '../src/backup/redis.js';
+import { configSchema } from '../src/config/schema.js';
+import { generateX25519Identity, parseIdentity } from '../src/crypto/index.js';
+import { manifestSchema, type Artifact } from '../src/format/manifest.js';
+import { restoreRedisOnline } from '../src/restore/redis.js';
+import { openStore } from '../src/store/open.js';
+import { silentLogger } from '../src/util/log.js';
+import { fillRedis } from '../test/support/redis-dataset.js';
+import { startRedis, type TestRedis } from '../test/support/redis.js';
+import { startS3, useS3rverCredentials, type TestS3 } from '../test/support/s3.js';
+
+const execFileP = promisify(execFile);
+const MiB = 1024 * 1024;
+
+export interface RedisBenchOptions {
+  keys: number;
+  runs?: number;
+  log?: (line: string) => void;
+}
+
+const seconds = (ms: number) => Math.round(ms) / 1000;
+
+export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<string, number | string>> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const runs = Math.max(1, opts.runs ?? 2);
+  const work = await mkdtemp(join(tmpdir(), 'gushen-dr-bench-redis-'));
+  let source: TestRedis | undefined;
+  let target: TestRedis | undefined;
+  let s3: TestS3 | undefined;
+  try {
+    [source, s3] = await Promise.all([startRedis({ save: '', extraArgs: ['--repl-diskless-sync-delay', '0'] }), startS3()]);
+    useS3rverCredentials();
+    const t0 = Date.now();
+    const filled = await fillRedis(source.client(), { keys: opts.keys, batch: 5000 });
+    const fillMs = Date.now() - t0;
+    log(`filled ${filled.total} keys in ${seconds(fillMs)} s`);
+    const memory = /used_memory:(\d+)/.exec(await source.client().info('memory'))![1];
+
+    const key = generateX25519Identity();
+    const storeCfg = s3.storeConfig('bench/');
+    const config = configSchema.parse({
+      store: { ...storeCfg, s3: { ...storeCfg.s3, partSizeMiB: 64, queueSize: 2 } },
+      encryption: { recipients: [key.recipient] },
+      sources: { redis: { url: source.url, method: 'file' } },
+    });
+    const store = openStore(config.store);
+
+    // Start each measurement with no child process on the server (the fill may have triggered an AOF rewrite).
+    const quiet = async () => {
+      for (;;) {
+        const p = await source!.client().info('persistence');
+        if (/aof_rewrite_in_progress:0/.test(p) && /aof_rewrite_scheduled:0/.test(p) && /rdb_bgsave_in_progress:0/.test(p)) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const cliTimes: number[] = [];
+    const oursTimes: number[] = [];
+    let artifact: Artifact | undefined;
+    let cliBytes = 0;
+    for (let i = 0; i < runs; i++) {
+      const file = join(work, 'cli.rdb');
+      await quiet();
+      let t = Date.now();
+      await execFileP('redis-cli', ['-p', String(source.port), '--rdb', file], { maxBuffer: 16 * MiB });
+      cliTimes.push(Date.now() - t);
+      cliBytes = (await stat(file)).size;
+      await rm(file);
+      log(`redis-cli --rdb: ${seconds(cliTimes[i])} s (${(cliBytes / MiB).toFixed(1)} MiB)`);
+
+      const id = `20261124T${String(30000 + i).padStart(6, '0')}Z-manual`;
+      const writer = new ArtifactWriter(store, id, [key.recipient]);
+      await quiet();
+      t = Date.now();
+      const res = await backupRedis({ backupId: id, config, writer, log: silentLogger, signal: new AbortController().signal });
+      oursTimes.push(Date.now() - t);
+      artifact = res.artifacts[0];
+      log(`ours (BGSAVE + file + validate + zstd + age + S3): ${seconds(oursTimes[i])} s (${(artifact.size / MiB).toFixed(1)} MiB → ${(artifact.stored.size / MiB).toFixed(1)} MiB stored)`);
+    }
+    const cliBest = Math.min(...cliTimes);
+    const oursBest = Math.min(...oursTimes);
+
+    target = await startRedis({ save: '' });
+    const manifest = manifestSchema.parse({
+      formatVersion: 1,
+      id: '20261124T030000Z-manual',
+      schedule: 'manual',
+      status: 'Completed',
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      tool: { name: 'gushen-dr', version: 'bench' },
+      host: 'bench',
+      sources: ['redis'],
+      artifacts: [artifact!],
+      failures: [],
+    });
+    const t = Date.now();
+    const report = await restoreRedisOnline(
+      { store, manifest, identities: [parseIdentity(key.identity)], config, log: silentLogger, scratchDir: work },
+      { redisUrl: target.url },
+    );
+    const restoreMs = Date.now() - t;
+    const copyMs = report.timings?.copyMs ?? restoreMs;
+    log(`ours restore: ${seconds(restoreMs)} s for ${report.keysRestored} keys (copy phase ${seconds(copyMs)} s)`);
+    await store.close?.();
+
+    return {
+      keys: filled.total,
+      usedMemoryMiB: +(Number(memory) / MiB).toFixed(1),
+      rdbMiB: +(artifact!.size / MiB).toFixed(1),
+      storedMiB: +(artifact!.stored.size / MiB).toFixed(1),
+      redisCliRdbSeconds: seconds(cliBest),
+      oursBackupSeconds: seconds(oursBest),
+      ratio: +(oursBest / cliBest).toFixed(2),
+      redisCliRdbRuns: cliTimes.map(seconds).join(' / '),
+      oursBackupRuns: oursTimes.map(seconds).join(' / '),
+      restoreSeconds: seconds(restoreMs),
+      restoreKeysPerSecond: Math.round(report.keysRestored / (restoreMs / 1000)),
+      restoreCopySeconds: seconds(copyMs),
+      restoreCopyKeysPerSecond: Math.round(report.keysRestored / (copyMs / 1000)),
+      restoreStageSeconds: seconds(report.timings?.stageMs ?? 0),
+      restoreLoadSeconds: seconds(report.timings?.loadMs ?? 0),
+    };
+  } finally {
+    await Promise.all([source?.stop(), target?.stop(), s3?.stop()]);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const keys = Number(arg('keys') ?? 200_000);
+  const runs = Number(arg('runs') ?? 2);
+  runRedisBench({ keys, runs }).then(
+    (r) => {
+      if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else for (const [k, v] of Object.entries(r)) process.stdout.write(`${k.padEnd(26)} ${v}\n`);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
