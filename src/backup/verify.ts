@@ -3,9 +3,6 @@ import type { Config } from '../config/schema.js';
 import type { Artifact, Manifest } from '../format/manifest.js';
 import type { ObjectStore } from '../store/types.js';
 import { verifyStoredArtifact } from '../restore/artifact-reader.js';
-import { deepVerifyKube } from '../restore/kube.js';
-import { deepVerifyPostgres } from '../restore/postgres.js';
-import { deepVerifyRedis } from '../restore/redis.js';
 import type { RestoreContext } from '../restore/context.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -17,11 +14,12 @@ export interface VerifyResult {
   error?: string;
 }
 
+const deepPostgres = async (ctx: RestoreContext, a: Artifact) => (await import('../restore/postgres.js')).deepVerifyPostgres(ctx, a);
 const DEEP: Record<Artifact['kind'], (ctx: RestoreContext, a: Artifact) => Promise<void>> = {
-  'pg_dump-custom': deepVerifyPostgres,
-  'pg_dumpall-globals-sql': deepVerifyPostgres,
-  'redis-rdb': deepVerifyRedis,
-  'kube-tar': deepVerifyKube,
+  'pg_dump-custom': deepPostgres,
+  'pg_dumpall-globals-sql': deepPostgres,
+  'redis-rdb': async (ctx, a) => (await import('../restore/redis.js')).deepVerifyRedis(ctx, a),
+  'kube-tar': async (ctx, a) => (await import('../restore/kube.js')).deepVerifyKube(ctx, a),
 };
 
 /**

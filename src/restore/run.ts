@@ -5,9 +5,9 @@ import type { ObjectStore } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
 import type { RestoreContext, RestoreItemResult } from './context.js';
-import { restoreKube, type KubeRestoreOptions, type KubeRestoreReport } from './kube.js';
-import { restorePostgres, type PostgresRestoreOptions, type PostgresRestoreReport } from './postgres.js';
-import { restoreRedisOffline, restoreRedisOnline, type RedisRestoreReport } from './redis.js';
+import type { KubeRestoreOptions, KubeRestoreReport } from './kube.js';
+import type { PostgresRestoreOptions, PostgresRestoreReport } from './postgres.js';
+import type { RedisRestoreReport } from './redis.js';
 
 export interface RestoreRunOptions {
   store: ObjectStore;
@@ -63,16 +63,19 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
   };
   const report: RestoreRunReport = { backup: opts.manifest.id, items: [], failed: 0 };
   if (parts.includes('kube')) {
+    const { restoreKube } = await import('./kube.js');
     report.kube = await restoreKube(ctx, opts.kube ?? {});
     report.items.push(...report.kube.items);
     report.failed += report.kube.failed;
   }
   if (parts.includes('postgres')) {
+    const { restorePostgres } = await import('./postgres.js');
     report.postgres = await restorePostgres(ctx, { ...opts.postgres, pgUrl: opts.postgres!.pgUrl! });
     report.items.push(...report.postgres.items);
   }
   if (parts.includes('redis')) {
     const r = opts.redis!;
+    const { restoreRedisOffline, restoreRedisOnline } = await import('./redis.js');
     report.redis = r.dataDir
       ? await restoreRedisOffline(ctx, { dataDir: r.dataDir, force: r.force })
       : await restoreRedisOnline(ctx, { redisUrl: r.redisUrl!, force: r.force, fenceReplicas: r.fenceReplicas });
