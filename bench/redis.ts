@@ -11,6 +11,9 @@
  *   oursBackup    backupRedis() with method `file`: BGSAVE, then read dump.rdb → RDB validation (structure
  *                 and CRC64) → SHA-256 → zstd-3 → age → S3 multipart (64 MiB parts, the store default).
  *   ratio         oursBackup / redisCliRdb (the target is ≤ 1.2).
+ *   oursBackupZstd1  the same with compressionLevel 1 (ratioZstd1).
+ *   oursReplication  backupRedis() with method `replication` (SYNC, like redis-cli --rdb, then the same
+ *                 pipeline; ratioReplication).
  *   oursRestore   restoreRedisOnline() from S3 into an empty redis-server: download, decrypt, verify, stage,
  *                 throwaway redis-server load, SCAN + DUMP/PEXPIRETIME → RESTORE … ABSTTL, key-count check.
  *                 Reported as seconds and keys per second (whole restore, and the copy phase alone).
@@ -77,31 +80,47 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
         await new Promise((r) => setTimeout(r, 200));
       }
     };
+    const variants = [
+      { name: 'oursBackup', what: 'BGSAVE + file + validate + zstd-3 + age + S3', config },
+      {
+        name: 'oursBackupZstd1',
+        what: 'the same with sources.redis.compressionLevel 1',
+        config: configSchema.parse({ ...config, sources: { redis: { url: source.url, method: 'file', compressionLevel: 1 } } }),
+      },
+      {
+        name: 'oursReplication',
+        what: 'SYNC + validate + zstd-3 + age + S3',
+        config: configSchema.parse({ ...config, sources: { redis: { url: source.url, method: 'replication' } } }),
+      },
+    ];
     const cliTimes: number[] = [];
-    const oursTimes: number[] = [];
+    const times: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
     let artifact: Artifact | undefined;
     let cliBytes = 0;
+    let n = 0;
     for (let i = 0; i < runs; i++) {
       const file = join(work, 'cli.rdb');
       await quiet();
-      let t = Date.now();
+      const t = Date.now();
       await execFileP('redis-cli', ['-p', String(source.port), '--rdb', file], { maxBuffer: 16 * MiB });
       cliTimes.push(Date.now() - t);
       cliBytes = (await stat(file)).size;
       await rm(file);
       log(`redis-cli --rdb: ${seconds(cliTimes[i])} s (${(cliBytes / MiB).toFixed(1)} MiB)`);
-
-      const id = `20261124T${String(30000 + i).padStart(6, '0')}Z-manual`;
-      const writer = new ArtifactWriter(store, id, [key.recipient]);
-      await quiet();
-      t = Date.now();
-      const res = await backupRedis({ backupId: id, config, writer, log: silentLogger, signal: new AbortController().signal });
-      oursTimes.push(Date.now() - t);
-      artifact = res.artifacts[0];
-      log(`ours (BGSAVE + file + validate + zstd + age + S3): ${seconds(oursTimes[i])} s (${(artifact.size / MiB).toFixed(1)} MiB → ${(artifact.stored.size / MiB).toFixed(1)} MiB stored)`);
+      for (const v of variants) {
+        const id = `20261124T${String(30000 + n++).padStart(6, '0')}Z-manual`;
+        const writer = new ArtifactWriter(store, id, [key.recipient]);
+        await quiet();
+        const t1 = Date.now();
+        const res = await backupRedis({ backupId: id, config: v.config, writer, log: silentLogger, signal: new AbortController().signal });
+        times[v.name].push(Date.now() - t1);
+        if (v.name === 'oursBackup') artifact = res.artifacts[0];
+        const a = res.artifacts[0];
+        log(`${v.name} (${v.what}): ${seconds(Date.now() - t1)} s (${(a.size / MiB).toFixed(1)} MiB → ${(a.stored.size / MiB).toFixed(1)} MiB stored)`);
+      }
     }
     const cliBest = Math.min(...cliTimes);
-    const oursBest = Math.min(...oursTimes);
+    const best = (name: string) => Math.min(...times[name]);
 
     target = await startRedis({ save: '' });
     const manifest = manifestSchema.parse({
@@ -133,10 +152,14 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
       rdbMiB: +(artifact!.size / MiB).toFixed(1),
       storedMiB: +(artifact!.stored.size / MiB).toFixed(1),
       redisCliRdbSeconds: seconds(cliBest),
-      oursBackupSeconds: seconds(oursBest),
-      ratio: +(oursBest / cliBest).toFixed(2),
+      oursBackupSeconds: seconds(best('oursBackup')),
+      ratio: +(best('oursBackup') / cliBest).toFixed(2),
+      oursBackupZstd1Seconds: seconds(best('oursBackupZstd1')),
+      ratioZstd1: +(best('oursBackupZstd1') / cliBest).toFixed(2),
+      oursReplicationSeconds: seconds(best('oursReplication')),
+      ratioReplication: +(best('oursReplication') / cliBest).toFixed(2),
       redisCliRdbRuns: cliTimes.map(seconds).join(' / '),
-      oursBackupRuns: oursTimes.map(seconds).join(' / '),
+      oursBackupRuns: times.oursBackup.map(seconds).join(' / '),
       restoreSeconds: seconds(restoreMs),
       restoreKeysPerSecond: Math.round(report.keysRestored / (restoreMs / 1000)),
       restoreCopySeconds: seconds(copyMs),

@@ -94,6 +94,8 @@ describe('redis backup and restore (master + 2 replicas, appendonly yes + RDB)',
     store = new FileStore(storeDir.path);
     filled = await fillRedis(master.client(), { keys: 12_000, shortLived: { count: SHORT_LIVED, ttlMs: SHORT_TTL_MS } });
     filledAt = Date.now();
+    // A Redis Functions library: not a key, but part of the dataset an RDB carries.
+    await master.client().call('FUNCTION', 'LOAD', "#!lua name=gushen\nredis.register_function('quote_age', function(keys, args) return 42 end)");
     const key = generateX25519Identity();
     identities = [parseIdentity(key.identity)];
     config = configSchema.parse({
@@ -184,6 +186,9 @@ describe('redis backup and restore (master + 2 replicas, appendonly yes + RDB)',
     const types = new Set([...after.values()].map((e) => e.type));
     expect([...types].sort()).toEqual(['hash', 'list', 'set', 'stream', 'string', 'zset']);
     expect([...new Set([...after.values()].map((e) => e.db))].sort()).toEqual([0, 1, 2, 3, 5]);
+    // The Functions library came along.
+    expect(await target.client().call('FCALL', 'quote_age', '0')).toBe(42);
+    expect(report.items.find((i) => i.item === 'redis functions')?.detail).toBe('1 libraries');
   });
 
   it('--force empties a non-empty target first', async () => {
