@@ -1,0 +1,66 @@
+/**
+ * Runs the emulator as a process:
+ *   npm run emulator -- --port 6443 [--fixture gushen|empty] [--kubeconfig FILE] [--ready-delay-ms N] [--verbose]
+ * Exec requests run the command locally (`sh -c`), so `kubectl exec` works against any pod.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startKubeEmulator, type ExecHandler, type FixtureName } from './index.js';
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const localShell: ExecHandler = (req) => ({ command: 'sh', args: ['-c', req.command.map(shellQuote).join(' ')] });
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '0' },
+      fixture: { type: 'string', default: 'gushen' },
+      kubeconfig: { type: 'string' },
+      'ready-delay-ms': { type: 'string', default: '0' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('usage: npm run emulator -- [--port N] [--fixture gushen|empty] [--kubeconfig FILE] [--ready-delay-ms N] [--verbose]');
+    return;
+  }
+  const fixture = values.fixture as FixtureName;
+  if (fixture !== 'gushen' && fixture !== 'empty') throw new Error(`unknown fixture "${values.fixture}" (gushen|empty)`);
+  const emulator = await startKubeEmulator({
+    port: Number(values.port),
+    fixture,
+    readyDelayMs: Number(values['ready-delay-ms']),
+    execHandler: localShell,
+    log: values.verbose ? (line) => console.log(line) : undefined,
+  });
+  const kubeconfig = values.kubeconfig ?? join(tmpdir(), `kube-emulator-${new URL(emulator.url).port}.yaml`);
+  await emulator.writeKubeconfig(kubeconfig, fixture === 'gushen' ? 'ai-qtrd' : 'default');
+  console.log(`Kubernetes API emulator listening on ${emulator.url} (fixture: ${fixture})`);
+  console.log(`kubeconfig written to ${kubeconfig} (context "emulator")`);
+  console.log('');
+  console.log('Try:');
+  console.log(`  KUBECONFIG=${kubeconfig} kubectl get all -n ai-qtrd`);
+  console.log(`  KUBECONFIG=${kubeconfig} kubectl exec -n ai-qtrd redis-0 -- uname -a   # runs locally`);
+  console.log('');
+  console.log('Ctrl-C to stop.');
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping`);
+    void emulator.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  setInterval(() => undefined, 1 << 30);
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
