@@ -54,7 +54,9 @@ function sha256(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
 }
 
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+/** The kubectl binary (override with KUBECTL=/path, e.g. KUBECTL=none to check the skip path). */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+const hasKubectl = spawnSync(KUBECTL, ['version', '--client'], { stdio: 'ignore' }).status === 0;
 
 describe('kube emulator', () => {
   let emu: KubeEmulator;
@@ -97,8 +99,9 @@ describe('kube emulator', () => {
     emu = await startKubeEmulator({
       fixture: 'gushen',
       reconcileIntervalMs: 20,
+      extraObjects: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'seeded', namespace: NS }, data: { from: 'extraObjects' } }],
       execHandler,
-      serviceProxy: (ns, svc, port) => (ns === NS && svc === 'ai-qtrd-web' && (port === '3000' || port === 'http') ? upstreamUrl : undefined),
+      serviceProxy: (ns, svc, port) => (ns === NS && svc === 'ai-qtrd-web' && port === '3000' ? upstreamUrl : undefined),
     });
     kc = emu.kubeConfig();
     core = kc.makeApiClient(k8s.CoreV1Api);
@@ -150,7 +153,9 @@ describe('kube emulator', () => {
     expect((await fetch(`${emu.url}/api/v1/namespaces/${NS}/widgets`)).status).toBe(404);
   });
 
-  it('serves the gushen fixture', async () => {
+  it('serves the gushen fixture (plus extraObjects)', async () => {
+    expect((await core.readNamespacedConfigMap({ name: 'seeded', namespace: NS })).data).toEqual({ from: 'extraObjects' });
+    expect(() => emu.reconcile()).not.toThrow();
     const secret = await core.readNamespacedSecret({ name: 'ai-qtrd-secrets', namespace: NS });
     const values = Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8'));
     for (const v of GUSHEN_FIXTURE_SECRET_VALUES.slice(0, 4)) expect(values).toContain(v);
@@ -486,6 +491,48 @@ describe('kube emulator', () => {
     expect(JSON.parse(status)).toMatchObject({ status: 'Success' });
   });
 
+  it('speaks the older v4 and channel.k8s.io exec protocols', async () => {
+    await waitFor('redis-0', () => emu.get('v1', 'Pod', NS, 'redis-0'));
+    const frames = (protocol: string, command: string[]): Promise<{ protocol: string; frames: Buffer[] }> =>
+      new Promise((resolve, reject) => {
+        const q = command.map((c) => `command=${encodeURIComponent(c)}`).join('&');
+        const ws = new WebSocket(`${emu.url.replace('http', 'ws')}/api/v1/namespaces/${NS}/pods/redis-0/exec?container=redis&stdout=true&stderr=true&${q}`, [protocol]);
+        const got: Buffer[] = [];
+        ws.on('message', (d: Buffer) => got.push(d));
+        ws.on('close', () => resolve({ protocol: ws.protocol, frames: got }));
+        ws.on('error', reject);
+      });
+    const v4 = await frames('v4.channel.k8s.io', ['sh', '-c', 'printf hi; exit 2']);
+    expect(v4.protocol).toBe('v4.channel.k8s.io');
+    expect(Buffer.concat(v4.frames.filter((f) => f[0] === 1).map((f) => f.subarray(1))).toString()).toBe('hi');
+    const status = v4.frames.find((f) => f[0] === 3);
+    expect(JSON.parse(status!.subarray(1).toString())).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '2' }] } });
+    const v1 = await frames('channel.k8s.io', ['sh', '-c', 'printf ok']);
+    expect(v1.protocol).toBe('channel.k8s.io');
+    expect(v1.frames.filter((f) => f[0] === 3)).toEqual([]);
+    expect(Buffer.concat(v1.frames.filter((f) => f[0] === 1).map((f) => f.subarray(1))).toString()).toBe('ok');
+  });
+
+  it('streams watch events to client-node', async () => {
+    const events: string[] = [];
+    const req = await new k8s.Watch(kc).watch(
+      `/api/v1/namespaces/${NS}/configmaps`,
+      { labelSelector: 'watched=yes' },
+      (type: string, obj: k8s.V1ConfigMap) => events.push(`${type} ${obj.metadata?.name ?? ''} ${obj.data?.v ?? ''}`),
+      () => undefined,
+    );
+    try {
+      await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'w1', labels: { watched: 'yes' } }, data: { v: '1' } } });
+      await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'w2' }, data: { v: 'unlabelled' } } });
+      await core.patchNamespacedConfigMap({ name: 'w1', namespace: NS, body: { data: { v: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+      await core.deleteNamespacedConfigMap({ name: 'w1', namespace: NS });
+      await waitFor('watch events', () => (events.length >= 3 ? true : undefined));
+      expect(events).toEqual(['ADDED w1 1', 'MODIFIED w1 2', 'DELETED w1 2']);
+    } finally {
+      req.abort();
+    }
+  });
+
   it('proxies service requests to a local server and answers 503 when unmapped', async () => {
     const base = `${emu.url}/api/v1/namespaces/${NS}/services`;
     const r1 = await fetch(`${base}/ai-qtrd-web:3000/proxy/api/health?deep=1`);
@@ -568,11 +615,11 @@ describe('kube emulator', () => {
     }
   });
 
-  describe.skipIf(!hasKubectl)('with the real kubectl', () => {
+  describe.skipIf(!hasKubectl)('with the real kubectl (skipped when kubectl is not installed)', () => {
     let env: NodeJS.ProcessEnv;
     const kubectl = (args: string[]): Promise<{ code: number; stdout: string; raw: Buffer; stderr: string }> =>
       new Promise((resolve) => {
-        execFile('kubectl', args, { env, maxBuffer: 64 * 1024 * 1024, encoding: 'buffer' }, (err, stdout, stderr) => {
+        execFile(KUBECTL, args, { env, maxBuffer: 64 * 1024 * 1024, encoding: 'buffer' }, (err, stdout, stderr) => {
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: stdout.toString('utf8'), raw: stdout, stderr: stderr.toString('utf8') });
         });
       });
@@ -710,7 +757,7 @@ spec:
     });
   });
 
-  it.skipIf(hasKubectl)('kubectl tests skipped: kubectl is not installed', () => {
-    console.warn('kubectl not found on PATH: skipping the kubectl compatibility tests');
+  it.skipIf(hasKubectl)('notes that the kubectl tests were skipped (kubectl is not installed)', () => {
+    console.warn(`kubectl not found (${KUBECTL}): skipping the kubectl compatibility tests`);
   });
 });

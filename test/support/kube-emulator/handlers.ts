@@ -108,6 +108,7 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
           resourceVersion: q.get('resourceVersion') ?? undefined,
           timeoutSeconds: timeout ? Number(timeout) : undefined,
           sendInitialEvents: q.get('sendInitialEvents') === 'true',
+          table: wantsTable(req.headers.accept) ? { includeObject: q.get('includeObject') ?? undefined } : undefined,
         }, ctx.trackWatch);
         return;
       }

@@ -31,6 +31,8 @@ export interface KubeEmulatorOptions {
   reconcileIntervalMs?: number;
   /** Pods become Running/Ready this long after creation (default 0). */
   readyDelayMs?: number;
+  /** More objects to load after the fixture (e.g. a CRD and its resources); loaded like fixture objects. */
+  extraObjects?: Array<Record<string, unknown>>;
   /** Logs each request line (for debugging clients). */
   log?: (line: string) => void;
 }
@@ -46,7 +48,7 @@ export interface KubeEmulator {
   objects(): Array<Record<string, any>>;
   /** One stored object (deep copy) or undefined. */
   get(apiVersion: string, kind: string, namespace: string | undefined, name: string): any | undefined;
-  /** Runs every controller once, synchronously (besides the timer). */
+  /** Runs every controller once, synchronously (besides the timer); throws if a controller failed. */
   reconcile(): void;
   stop(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
   const store = new Store();
   const api = new Api(registry, store);
   loadObjects(api, fixtureObjects(opts.fixture ?? 'gushen'));
+  if (opts.extraObjects) loadObjects(api, opts.extraObjects.map((o) => ({ ...o, metadata: { ...(o.metadata as KubeObject['metadata'] | undefined) } }) as KubeObject));
   const server = new EmulatorServer(api, { execHandler: opts.execHandler, serviceProxy: opts.serviceProxy, log: opts.log });
   const port = await server.listen(opts.port ?? 0);
   const url = `http://127.0.0.1:${port}`;
@@ -80,7 +83,10 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
       const o = api.find(def, namespace, name);
       return o ? render(o, def) : undefined;
     },
-    reconcile: () => reconciler.runOnce(),
+    reconcile: () => {
+      const err = reconciler.runOnce();
+      if (err) throw err;
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -57,7 +57,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  setInterval(() => undefined, 1 << 30);
 }
 
 main().catch((e: unknown) => {

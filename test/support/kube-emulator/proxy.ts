@@ -23,15 +23,13 @@ export function proxyService(api: Api, resolver: ServiceProxyResolver | undefine
   const svcDef = api.registry.byResource('', 'services')!;
   const svc = api.get(svcDef, namespace, name);
   const ports = arr(rec(svc.spec).ports).map(rec);
-  let port = givenPort;
-  if (port === undefined) {
-    const first = ports[0];
-    if (!first) throw serviceUnavailable(`no endpoints available for service "${name}"`);
-    port = String(num(first.port) ?? '');
-  } else if (!ports.some((p) => p.name === port || String(p.port) === port)) {
-    throw serviceUnavailable(`error trying to reach service: no service port "${port}" found for service "${name}"`);
+  // The resolver always sees the service port number, whether the URL named the port or not.
+  const match = givenPort === undefined ? ports[0] : ports.find((p) => p.name === givenPort || String(p.port) === givenPort);
+  if (!match) {
+    if (givenPort === undefined) throw serviceUnavailable(`no endpoints available for service "${name}"`);
+    throw serviceUnavailable(`error trying to reach service: no service port "${givenPort}" found for service "${name}"`);
   }
-  const base = resolver?.(namespace, name, port);
+  const base = resolver?.(namespace, name, String(num(match.port) ?? ''));
   if (!base) throw serviceUnavailable(`no endpoints available for service "${name}"`);
   const target = new URL(base);
   const basePath = target.pathname.replace(/\/$/, '');

@@ -40,23 +40,38 @@ export class Reconciler {
     private readonly opts: ReconcilerOptions,
   ) {}
 
-  /** One pass of every controller. */
-  runOnce(): void {
+  private readonly reported = new Set<string>();
+
+  /** One pass of every controller; returns the first controller error (the others still run). */
+  runOnce(): Error | undefined {
     const ctx: ControllerContext = { api: this.api, store: this.api.store, registry: this.api.registry, readyDelayMs: this.opts.readyDelayMs, now: Date.now() };
+    let first: Error | undefined;
     for (const [name, fn] of CONTROLLERS) {
       try {
         fn(ctx);
       } catch (e) {
-        this.lastError = new Error(`controller ${name}: ${(e as Error).message}`, { cause: e });
+        const err = new Error(`kube-emulator controller ${name}: ${(e as Error).message}`, { cause: e });
+        this.lastError = err;
+        first ??= err;
       }
+    }
+    return first;
+  }
+
+  private tick(): void {
+    const err = this.runOnce();
+    // A failing controller is an emulator bug: say so once per distinct message.
+    if (err && !this.reported.has(err.message)) {
+      this.reported.add(err.message);
+      console.warn(err.message);
     }
   }
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.runOnce(), this.opts.intervalMs);
+    this.timer = setInterval(() => this.tick(), this.opts.intervalMs);
     this.timer.unref();
-    setImmediate(() => this.runOnce());
+    setImmediate(() => this.tick());
   }
 
   stop(): void {

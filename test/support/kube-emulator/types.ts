@@ -53,7 +53,7 @@ export interface ExecTarget {
 
 export type ExecHandler = (req: ExecRequest) => ExecTarget | undefined;
 
-/** Maps a service port to a local base URL such as `http://127.0.0.1:8080`. */
+/** Maps a service port (its number, as a string) to a local base URL such as `http://127.0.0.1:8080`. */
 export type ServiceProxyResolver = (namespace: string, service: string, port: string) => string | undefined;
 
 export function isRec(v: unknown): v is Rec {

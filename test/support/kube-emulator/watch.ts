@@ -5,6 +5,7 @@ import { ApiError } from './errors.js';
 import { apiVersionOf, type ResourceDef } from './registry.js';
 import { matchesFields, matchesLabels, type FieldRequirement, type LabelSelector } from './selectors.js';
 import type { Store, StoreEvent } from './store.js';
+import { toTable } from './table.js';
 import type { KubeObject } from './types.js';
 
 export interface WatchParams {
@@ -17,6 +18,8 @@ export interface WatchParams {
   resourceVersion?: string;
   timeoutSeconds?: number;
   sendInitialEvents?: boolean;
+  /** Set when the client asked for `as=Table` (kubectl get -w): events carry Tables. */
+  table?: { includeObject?: string };
 }
 
 export function serveWatch(store: Store, req: IncomingMessage, res: ServerResponse, p: WatchParams, track: (close: () => void) => () => void): void {
@@ -28,7 +31,12 @@ export function serveWatch(store: Store, req: IncomingMessage, res: ServerRespon
     (!p.def.namespaced || p.namespace === undefined || o.metadata.namespace === p.namespace) && matchesLabels(p.labelSelector, o.metadata.labels) && matchesFields(p.fieldSelector, o);
   const visible = new Set<string>();
   const write = (type: string, o: KubeObject): void => {
-    res.write(JSON.stringify({ type, object: type === 'ERROR' || type === 'BOOKMARK' ? o : render(o, p.def, p.version) }) + '\n');
+    let object: unknown = o;
+    if (type !== 'ERROR' && type !== 'BOOKMARK') {
+      const r = render(o, p.def, p.version);
+      object = p.table ? toTable(p.def, [r], r.metadata.resourceVersion ?? '', p.table.includeObject) : r;
+    }
+    res.write(JSON.stringify({ type, object }) + '\n');
   };
   const onEvent = (e: StoreEvent): void => {
     if (e.group !== p.def.group || e.resource !== p.def.resource) return;
