@@ -156,6 +156,8 @@ describe('kube emulator', () => {
   it('serves the gushen fixture (plus extraObjects)', async () => {
     expect((await core.readNamespacedConfigMap({ name: 'seeded', namespace: NS })).data).toEqual({ from: 'extraObjects' });
     expect(() => emu.reconcile()).not.toThrow();
+    const review = await kc.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb: 'list', resource: 'secrets', namespace: NS } } } });
+    expect(review.status?.allowed).toBe(true);
     const secret = await core.readNamespacedSecret({ name: 'ai-qtrd-secrets', namespace: NS });
     const values = Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8'));
     for (const v of GUSHEN_FIXTURE_SECRET_VALUES.slice(0, 4)) expect(values).toContain(v);

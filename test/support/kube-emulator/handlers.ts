@@ -4,9 +4,11 @@ import { render, type Api, type DeleteOptions } from './api.js';
 import { ApiError, badRequest, methodNotAllowed, pageNotFound, successStatus, unsupportedMediaType } from './errors.js';
 import { decodeBody, readBody, sendJson, sendText } from './http-util.js';
 import { applyPatch, patchTypeOf } from './patch.js';
+import { isProtobuf } from './protobuf.js';
 import { proxyService } from './proxy.js';
 import { apiVersionOf, type ResourceDef } from './registry.js';
 import type { ResourceTarget } from './router.js';
+import { answerReview } from './reviews.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { toTable, wantsTable } from './table.js';
 import { isRec, rec, str, type KubeObject, type ServiceProxyResolver } from './types.js';
@@ -92,6 +94,7 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
   const out = (o: KubeObject): KubeObject => render(o, def, t.version);
 
   if (t.subresource) return handleSubresource(ctx, req, res, url, t, def);
+  if (def.virtual && (method !== 'POST' || t.name)) throw methodNotAllowed();
 
   if (!t.name) {
     if (method === 'GET') {
@@ -125,6 +128,12 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
     }
     if (method === 'POST') {
       if (def.namespaced && ns === undefined) throw methodNotAllowed();
+      if (def.virtual) {
+        // Reviews are answered without looking at much of the request (protobuf bodies are not decoded).
+        const raw = await readBody(req);
+        const b = isProtobuf(req.headers['content-type']) ? {} : decodeBody(raw, req.headers['content-type']);
+        return sendJson(res, 201, answerReview(def, t.version, ns, b ?? {}), pretty);
+      }
       const b = await body(req);
       if (b === undefined) throw badRequest('the body of the request was empty');
       const created = api.create(def, ns, b, { dryRun: dryRunOf(q) });

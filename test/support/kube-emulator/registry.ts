@@ -37,6 +37,8 @@ export interface ResourceDef {
   fieldSelectors: string[];
   /** Whether metadata.generation is maintained (set to 1, bumped on spec changes). */
   generation: boolean;
+  /** Create-only review resources answered on the fly and never stored (access reviews...). */
+  virtual?: boolean;
   /** Set for resources that come from a CustomResourceDefinition. */
   crd?: string;
   printerColumns?: PrinterColumn[];
@@ -57,6 +59,7 @@ interface BuiltinSpec {
   nameRule?: NameRule;
   fields?: string[];
   verbs?: string[];
+  virtual?: boolean;
 }
 
 /** Resources whose strategy maintains metadata.generation. */
@@ -100,10 +103,16 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'policy', resource: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', short: ['pdb'], status: true },
   { group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', kind: 'CustomResourceDefinition', cluster: true, short: ['crd', 'crds'], status: true },
   { group: 'scheduling.k8s.io', resource: 'priorityclasses', kind: 'PriorityClass', cluster: true, short: ['pc'] },
+  { group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', cluster: true, verbs: ['create'], virtual: true },
+  { group: 'authorization.k8s.io', resource: 'selfsubjectrulesreviews', kind: 'SelfSubjectRulesReview', cluster: true, verbs: ['create'], virtual: true },
+  { group: 'authorization.k8s.io', resource: 'subjectaccessreviews', kind: 'SubjectAccessReview', cluster: true, verbs: ['create'], virtual: true },
+  { group: 'authorization.k8s.io', resource: 'localsubjectaccessreviews', kind: 'LocalSubjectAccessReview', verbs: ['create'], virtual: true },
+  { group: 'authentication.k8s.io', resource: 'selfsubjectreviews', kind: 'SelfSubjectReview', cluster: true, verbs: ['create'], virtual: true },
+  { group: 'authentication.k8s.io', resource: 'tokenreviews', kind: 'TokenReview', cluster: true, verbs: ['create'], virtual: true },
 ];
 
 /** Order of groups in `/apis`, mirroring a real cluster. */
-const GROUP_ORDER = ['', 'apps', 'events.k8s.io', 'autoscaling', 'batch', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io', 'storage.k8s.io', 'apiextensions.k8s.io', 'scheduling.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io'];
+const GROUP_ORDER = ['', 'apps', 'events.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', 'autoscaling', 'batch', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io', 'storage.k8s.io', 'apiextensions.k8s.io', 'scheduling.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io'];
 
 function singularOf(resource: string, kind: string): string {
   return kind.toLowerCase() === resource ? resource : kind.toLowerCase();
@@ -126,6 +135,7 @@ function builtinDef(s: BuiltinSpec): ResourceDef {
     nameRule: s.nameRule ?? 'subdomain',
     fieldSelectors: s.fields ?? [],
     generation: WITH_GENERATION.has(`${s.group}/${s.resource}`),
+    virtual: s.virtual,
   };
 }
 
