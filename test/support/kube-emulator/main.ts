@@ -39,13 +39,14 @@ async function main(): Promise<void> {
     log: values.verbose ? (line) => console.log(line) : undefined,
   });
   const kubeconfig = values.kubeconfig ?? join(tmpdir(), `kube-emulator-${new URL(emulator.url).port}.yaml`);
-  await emulator.writeKubeconfig(kubeconfig, fixture === 'gushen' ? 'ai-qtrd' : 'default');
+  const ns = fixture === 'gushen' ? 'ai-qtrd' : 'default';
+  await emulator.writeKubeconfig(kubeconfig, ns);
   console.log(`Kubernetes API emulator listening on ${emulator.url} (fixture: ${fixture})`);
   console.log(`kubeconfig written to ${kubeconfig} (context "emulator")`);
   console.log('');
   console.log('Try:');
-  console.log(`  KUBECONFIG=${kubeconfig} kubectl get all -n ai-qtrd`);
-  console.log(`  KUBECONFIG=${kubeconfig} kubectl exec -n ai-qtrd redis-0 -- uname -a   # runs locally`);
+  console.log(`  KUBECONFIG=${kubeconfig} kubectl get all -n ${ns}`);
+  if (fixture === 'gushen') console.log(`  KUBECONFIG=${kubeconfig} kubectl exec -n ai-qtrd redis-0 -- uname -a   # runs locally`);
   console.log('');
   console.log('Ctrl-C to stop.');
   let stopping = false;
