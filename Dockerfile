@@ -7,9 +7,15 @@
 
 ARG NODE_MAJOR=24
 ARG PG_MAJOR=15
+# Redis restores load the backup into a throwaway redis-server that must read the production RDB version
+# (Redis 7.2 writes RDB 11; Debian bookworm's 7.0 reads up to 10) and write DUMP payloads the target
+# accepts (not newer than the target): take the binaries of the production Redis version.
+ARG REDIS_VERSION=7.2
+
+FROM redis:${REDIS_VERSION}-bookworm AS redis
 
 # --- build: compile TypeScript, keep production dependencies only ------------------------------------
-FROM node:${NODE_MAJOR}-slim AS build
+FROM node:${NODE_MAJOR}-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -20,11 +26,11 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 # --- runtime ---------------------------------------------------------------------------------------------
-FROM node:${NODE_MAJOR}-slim
+FROM node:${NODE_MAJOR}-bookworm-slim
 ARG PG_MAJOR
 # postgresql-client-${PG_MAJOR} from the PostgreSQL project's Debian repository (PGDG: every supported
-# major for this Debian release); redis-server and redis-tools (redis-check-rdb) for Redis restores and
-# checks; age, zstd and tar for the manual restore path (docs/runbook.md).
+# major for this Debian release); redis-server, redis-check-rdb and redis-cli come from the Redis image
+# below (not Debian's redis-tools, which is 7.0); age, zstd and tar for the manual restore path (docs/runbook.md).
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates curl gnupg; \
@@ -35,10 +41,12 @@ RUN set -eux; \
       > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
-      "postgresql-client-${PG_MAJOR}" redis-server redis-tools age zstd tar; \
+      "postgresql-client-${PG_MAJOR}" age zstd tar; \
     apt-get purge -y --auto-remove curl gnupg; \
     rm -rf /var/lib/apt/lists/*; \
-    pg_dump --version; redis-server --version; command -v redis-check-rdb; age --version; zstd --version
+    pg_dump --version; age --version; zstd --version
+COPY --from=redis /usr/local/bin/redis-server /usr/local/bin/redis-check-rdb /usr/local/bin/redis-cli /usr/local/bin/
+RUN redis-server --version && redis-check-rdb --version >/dev/null
 
 # A fixed non-root user; the CronJobs' securityContext uses the same ids.
 RUN groupadd --gid 10001 gushen-dr \

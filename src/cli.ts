@@ -83,6 +83,7 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--redis-url <url>', 'Redis to restore into (online)')
     .option('--redis-data-dir <dir>', 'prepare a Redis data directory (offline)')
     .option('--fence-replicas', 'online Redis restore: detach replicas first, re-attach after the check')
+    .option('--redis-server-bin <path>', 'redis-server for loading the backup (same or newer than the backup, not newer than the target)')
     .option('--to-namespace <ns>', 'restore Kubernetes objects into this namespace')
     .option('--dry-run', 'print the Kubernetes plan and change nothing')
     .option('--existing <policy>', 'existing Kubernetes objects: skip or update', 'skip')

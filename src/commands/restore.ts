@@ -20,6 +20,7 @@ export interface RestoreFlags {
   redisUrl?: string;
   redisDataDir?: string;
   fenceReplicas?: boolean;
+  redisServerBin?: string;
   toNamespace?: string;
   dryRun?: boolean;
   existing?: 'skip' | 'update';
@@ -54,7 +55,7 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
       scratchDir: f.scratchDir ?? env.config.scratchDir,
       signal,
       postgres: { pgUrl: f.pgUrl, database: f.database, sourceDatabase: f.sourceDatabase, jobs: f.jobs, force: f.force, withGlobals: f.withGlobals },
-      redis: { redisUrl: f.redisUrl, dataDir: f.redisDataDir, force: f.force, fenceReplicas: f.fenceReplicas },
+      redis: { redisUrl: f.redisUrl, dataDir: f.redisDataDir, force: f.force, fenceReplicas: f.fenceReplicas, redisServerBin: f.redisServerBin },
       kube: { toNamespace: f.toNamespace, dryRun: f.dryRun, existing: f.existing, keepNodePorts: f.keepNodePorts, include, waitForReady: f.wait !== false },
     }),
   );

@@ -19,7 +19,7 @@ export interface RestoreRunOptions {
   scratchDir?: string;
   signal?: AbortSignal;
   postgres?: Omit<PostgresRestoreOptions, 'pgUrl'> & { pgUrl?: string };
-  redis?: { redisUrl?: string; dataDir?: string; force?: boolean; fenceReplicas?: boolean };
+  redis?: { redisUrl?: string; dataDir?: string; force?: boolean; fenceReplicas?: boolean; redisServerBin?: string };
   kube?: KubeRestoreOptions;
 }
 
@@ -78,7 +78,7 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
     const { restoreRedisOffline, restoreRedisOnline } = await import('./redis.js');
     report.redis = r.dataDir
       ? await restoreRedisOffline(ctx, { dataDir: r.dataDir, force: r.force })
-      : await restoreRedisOnline(ctx, { redisUrl: r.redisUrl!, force: r.force, fenceReplicas: r.fenceReplicas });
+      : await restoreRedisOnline(ctx, { redisUrl: r.redisUrl!, force: r.force, fenceReplicas: r.fenceReplicas, redisServerBin: r.redisServerBin });
     report.items.push(...report.redis.items);
   }
   report.failed = report.items.filter((i) => i.result === 'failed').length;

@@ -797,13 +797,13 @@ describe('Dockerfile', () => {
 
   it('matches the project and the CronJobs: Node major, build script, entrypoint, user', () => {
     expect(text).toMatch(new RegExp(`ARG NODE_MAJOR=${/>=(\d+)/.exec(pkg.engines.node)![1]}\\b`));
-    expect(text).toMatch(/FROM node:\$\{NODE_MAJOR\}-slim AS build/);
+    expect(text).toMatch(/FROM node:\$\{NODE_MAJOR\}-bookworm-slim AS build/);
     expect(text).toMatch(/npm ci/);
     expect(pkg.scripts.build).toBeDefined();
     expect(text).toMatch(/npm run build/);
     expect(text).toMatch(/ARG PG_MAJOR=\d+/);
     expect(text).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
-    for (const tool of ['redis-server', 'redis-tools', 'age', 'zstd', 'tar']) expect(text).toMatch(new RegExp(`\\b${tool}\\b`));
+    for (const tool of ['redis-server', 'redis-check-rdb', 'age', 'zstd', 'tar']) expect(text).toMatch(new RegExp(`\\b${tool}\\b`));
     const entry = /ENTRYPOINT \["node", "\/app\/(bin\/gushen-dr\.js)"\]/.exec(text);
     expect(entry).not.toBeNull();
     expect(pkg.bin['gushen-dr']).toBe(entry![1]);

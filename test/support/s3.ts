@@ -44,7 +44,7 @@ export async function startS3(bucket = 'gushen-dr-test'): Promise<TestS3> {
   };
   const kill = async () => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');
