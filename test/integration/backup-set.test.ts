@@ -92,10 +92,12 @@ describe('backup sets end to end', () => {
 
   it('one source failing gives PartiallyFailed, exit 1, and the failure in manifest, logs, metrics and webhook', async () => {
     const hooks: any[] = [];
+    const pushes: Array<{ method: string; url: string; body: string }> = [];
     const hook: Server = createServer((req, res) => {
       let body = '';
       req.on('data', (c) => (body += c)).on('end', () => {
-        hooks.push(JSON.parse(body));
+        if (req.url === '/hook') hooks.push(JSON.parse(body));
+        else pushes.push({ method: req.method!, url: req.url!, body });
         res.end('ok');
       });
     });
@@ -104,7 +106,7 @@ describe('backup sets end to end', () => {
     try {
       const cfg = await p.writeConfig('partial.yaml', {
         sources: { ...p.config().sources, redis: { url: 'redis://127.0.0.1:1', method: 'file' } },
-        metrics: { textfile },
+        metrics: { textfile, pushgateway: `http://127.0.0.1:${(hook.address() as { port: number }).port}` },
         notify: { webhook: `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook` },
       });
       const r = await runCliProcess(['--config', cfg, 'backup', '--schedule', 'nightly']);
@@ -122,6 +124,11 @@ describe('backup sets end to end', () => {
       expect(prom).toContain('gushen_dr_backup_failures{schedule="nightly",source="redis"} 1');
       expect(prom).not.toContain('gushen_dr_backup_last_success_timestamp_seconds{');
       expect(hooks).toEqual([expect.objectContaining({ event: 'backup', id, status: 'PartiallyFailed', failures: m.failures })]);
+      // Pushgateway: POST (pushAdd) to the job's group; no last-success series is pushed for a failed run
+      expect(pushes).toHaveLength(1);
+      expect(pushes[0]).toMatchObject({ method: 'POST', url: '/metrics/job/gushen-dr/schedule/nightly' });
+      expect(pushes[0].body).toContain('gushen_dr_backup_status{schedule="nightly"} 0.5');
+      expect(pushes[0].body).not.toContain('gushen_dr_backup_last_success_timestamp_seconds');
     } finally {
       hook.close();
     }

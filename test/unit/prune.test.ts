@@ -41,3 +41,34 @@ describe('retention plan', () => {
     expect(plan.map((d) => d.action)).toEqual(['delete', 'delete', 'keep']);
   });
 });
+
+describe('prune with S3 Object Lock', () => {
+  it('skips objects still under retention and says so, deleting the rest', async () => {
+    const { FileStore } = await import('../../src/store/file.js');
+    const { ObjectLockedError } = await import('../../src/store/types.js');
+    const { writeObjectText } = await import('../../src/store/text.js');
+    const { prune } = await import('../../src/backup/prune.js');
+    const { silentLogger } = await import('../../src/util/log.js');
+    const { tempDir } = await import('../support/tmp.js');
+    const dir = await tempDir();
+    try {
+      const until = new Date('2027-01-01T00:00:00Z');
+      class LockedStore extends FileStore {
+        override async delete(key: string): Promise<void> {
+          if (key.includes('20261001T020000Z-nightly')) throw new ObjectLockedError(key, until);
+          return super.delete(key);
+        }
+      }
+      const store = new LockedStore(dir.path);
+      for (const id of ['20261001T020000Z-nightly', '20261002T020000Z-nightly']) {
+        await writeObjectText(store, `backups/${id}/postgres/x.dump.zst.age`, 'x');
+      }
+      const r = await prune({ store, config: { retention } as never, log: silentLogger, now: NOW });
+      expect(r.deleted).toEqual(['20261002T020000Z-nightly']);
+      expect(r.locked).toEqual([{ id: '20261001T020000Z-nightly', key: 'backups/20261001T020000Z-nightly/postgres/x.dump.zst.age', until: until.toISOString() }]);
+      expect((await store.list('backups/')).map((o) => o.key)).toEqual(['backups/20261001T020000Z-nightly/postgres/x.dump.zst.age']);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
