@@ -54,7 +54,7 @@ export class ArtifactWriter {
         pipeline(body, plain, compressor(spec.compression, spec.compressionLevel), createEncryptStream(this.recipients), stored, out, {
           signal,
         }),
-        this.store.put(key, out, { signal }),
+        this.store.put(key, out, { signal, retain: true }),
       ]);
     } catch (err) {
       out.destroy();

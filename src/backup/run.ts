@@ -109,7 +109,7 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
       artifacts: verified,
       failures,
     };
-    await writeObjectText(store, manifestKey(id), serializeManifest(manifest));
+    await writeObjectText(store, manifestKey(id), serializeManifest(manifest), { retain: true });
     log.info({ backup: id, status, artifacts: verified.length, failures: failures.length }, 'backup finished');
     return manifest;
   } finally {

@@ -28,6 +28,7 @@ export class S3Store implements ObjectStore {
   ) {
     this.prefix = prefix.replace(/^\/+/, '').replace(/\/*$/, prefix ? '/' : '');
     this.description = `s3://${bucket}/${this.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
+    const idleMs = (opts.timeoutSeconds ?? 120) * 1000;
     const checksum = opts.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
     const config: S3ClientConfig = {
       region: opts.region,
@@ -37,6 +38,10 @@ export class S3Store implements ObjectStore {
       retryMode: 'standard',
       requestChecksumCalculation: checksum,
       responseChecksumValidation: checksum,
+      // Without these an endpoint that accepts a connection and then goes silent (or stops reading) hangs the
+      // request, and with it the backup and its lock, forever. Timed-out requests are retried like other
+      // transient errors (maxAttempts).
+      requestHandler: { connectionTimeout: Math.min(10_000, idleMs), socketTimeout: idleMs },
     };
     this.client = client ?? new S3Client(config);
   }
@@ -61,7 +66,7 @@ export class S3Store implements ObjectStore {
       sourceError = err;
       counted.destroy(err);
     });
-    const lock = this.opts.objectLock;
+    const lock = opts.retain ? this.opts.objectLock : undefined;
     const upload = new Upload({
       client: this.client,
       partSize: this.opts.partSizeMiB * 1024 * 1024,

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { ObjectStore } from './types.js';
+import type { ObjectStore, PutOptions } from './types.js';
 
 export async function readObject(store: ObjectStore, key: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -11,6 +11,6 @@ export async function readObjectText(store: ObjectStore, key: string): Promise<s
   return (await readObject(store, key)).toString('utf8');
 }
 
-export async function writeObjectText(store: ObjectStore, key: string, text: string): Promise<void> {
-  await store.put(key, Readable.from([Buffer.from(text, 'utf8')]));
+export async function writeObjectText(store: ObjectStore, key: string, text: string, opts: PutOptions = {}): Promise<void> {
+  await store.put(key, Readable.from([Buffer.from(text, 'utf8')]), opts);
 }

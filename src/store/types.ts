@@ -11,6 +11,11 @@ export interface PutOptions {
   signal?: AbortSignal;
   /** Called with the number of stored bytes written so far (for progress bars). */
   onProgress?: (bytes: number) => void;
+  /**
+   * Part of a backup: under S3 Object Lock it gets a retain-until date. Lock claims and reports do not,
+   * so they can always be deleted.
+   */
+  retain?: boolean;
 }
 
 /**
