@@ -1,9 +1,9 @@
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
 import { OperationError, errorMessage } from '../util/errors.js';
-import { loadKubeConfig } from '../util/kube-client.js';
+import { loadKubeConfig, plainHttpConfig } from '../util/kube-client.js';
 
 export interface PodTarget {
   namespace: string;
@@ -18,17 +18,7 @@ export interface PodTarget {
  * there, so such a cluster gets the flag on a copy of the config. HTTPS servers are used as configured.
  */
 export function kubeConfigFor(config: Config): KubeConfig {
-  const kc = loadKubeConfig(config.sources.kube);
-  const cluster = kc.getCurrentCluster();
-  if (!cluster || !cluster.server.startsWith('http:') || cluster.skipTLSVerify) return kc;
-  const copy = new KubeConfig();
-  copy.loadFromOptions({
-    clusters: kc.getClusters().map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c)),
-    users: kc.getUsers(),
-    contexts: kc.getContexts(),
-    currentContext: kc.getCurrentContext(),
-  });
-  return copy;
+  return plainHttpConfig(loadKubeConfig(config.sources.kube));
 }
 
 /** What a minimal WebSocket from `ws` offers (the client library returns one). */

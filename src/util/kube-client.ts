@@ -196,7 +196,7 @@ export class KubeClient {
  * a server the flag is set on a copy of the config: requests then go out like kubectl's. HTTPS servers are
  * used exactly as configured.
  */
-function plainHttpConfig(kc: KubeConfig): KubeConfig {
+export function plainHttpConfig(kc: KubeConfig): KubeConfig {
   const cluster = kc.getCurrentCluster();
   if (!cluster || !cluster.server.startsWith('http:') || cluster.skipTLSVerify) return kc;
   const copy = new KubeConfig();

@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { createPlatformDataset } from '../support/pg-dataset.js';
 import { startPostgres, withClient, type TestPostgres } from '../support/postgres.js';
 import { tempDir } from '../support/tmp.js';
+import { countingStore } from '../support/counting-store.js';
 
 const BACKUP_ID = '20260301T020000Z-manual';
 const ORDERS_ROWS = 120_000;
@@ -43,22 +44,6 @@ async function tableChecksums(url: string, snapshot?: string): Promise<Record<st
   });
 }
 
-/** A store that counts reads, to prove a refusal downloads nothing. */
-function countingStore(inner: ObjectStore): ObjectStore & { gets: number } {
-  const s = {
-    gets: 0,
-    description: inner.description,
-    put: inner.put.bind(inner),
-    head: inner.head.bind(inner),
-    list: inner.list.bind(inner),
-    delete: inner.delete.bind(inner),
-    get: (key: string) => {
-      s.gets++;
-      return inner.get(key);
-    },
-  };
-  return s;
-}
 
 describe('postgres backup and restore on a real PostgreSQL', () => {
   let source: TestPostgres;

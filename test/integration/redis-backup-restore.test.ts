@@ -17,28 +17,13 @@ import { CACHE_TTL_SECONDS, canonicalDump, diffCanonical, fillRedis, type Canoni
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { tempDir } from '../support/tmp.js';
 import { waitFor } from '../support/ports.js';
+import { countingStore } from '../support/counting-store.js';
 
 const BACKUP_ID = '20261124T020000Z-nightly';
 const PASSWORD = 'redis-Pw-5t9!x';
 const SHORT_LIVED = 40;
 const SHORT_TTL_MS = 6000;
 
-/** A store that counts reads, to prove a refusal downloads nothing. */
-function countingStore(inner: ObjectStore): ObjectStore & { gets: number } {
-  const s = {
-    gets: 0,
-    description: inner.description,
-    put: inner.put.bind(inner),
-    head: inner.head.bind(inner),
-    list: inner.list.bind(inner),
-    delete: inner.delete.bind(inner),
-    get: (key: string) => {
-      s.gets++;
-      return inner.get(key);
-    },
-  };
-  return s;
-}
 
 async function keyspace(r: TestRedis): Promise<Map<number, number>> {
   return new Map(parseKeyspace(await r.client().info('keyspace')).map((d) => [d.db, d.keys]));

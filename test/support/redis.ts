@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitFor } from './ports.js';
+import { freePort, killProcess, waitFor } from './ports.js';
 
 export interface TestRedis {
   port: number;
@@ -68,14 +68,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
       }
     });
   };
-  const kill = async () => {
-    const p = proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
+  const kill = () => killProcess(proc);
   await start();
   return {
     port,

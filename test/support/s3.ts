@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor } from './ports.js';
+import { freePort, killProcess, waitFor } from './ports.js';
 import type { StoreConfig } from '../../src/config/schema.js';
 
 export interface TestS3 {
@@ -42,14 +42,7 @@ export async function startS3(bucket = 'gushen-dr-test'): Promise<TestS3> {
       return res.ok ? true : undefined;
     });
   };
-  const kill = async () => {
-    const p = proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
+  const kill = () => killProcess(proc);
   await start();
   return {
     endpoint,
