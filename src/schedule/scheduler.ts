@@ -220,8 +220,9 @@ export class Scheduler {
   private async keepLastSuccess(job: BackupScheduleName, reg: Registry): Promise<void> {
     const name = 'gushen_dr_backup_last_success_timestamp_seconds';
     const prev = (await this.metrics.registryJson(job)).find((m) => m.name === name)?.values.find((v) => v.labels?.schedule === job);
-    const gauge = reg.getSingleMetric(name);
-    if (prev && gauge instanceof Gauge) gauge.set({ schedule: job }, prev.value);
+    if (!prev) return;
+    const gauge = reg.getSingleMetric(name) ?? new Gauge({ name, help: 'Finish time of the last Completed backup', labelNames: ['schedule'], registers: [reg] });
+    if (gauge instanceof Gauge) gauge.set({ schedule: job }, prev.value);
   }
 
   private updateNextRun(job: JobName): void {
