@@ -25,6 +25,8 @@ export const storeSchema = z.strictObject({
       partSizeMiB: z.number().int().min(5).max(5120).default(64),
       queueSize: z.number().int().min(1).max(16).default(2),
       maxAttempts: z.number().int().min(1).max(20).default(6),
+      /** A request whose connection moves no bytes for this long fails (and is retried): a dead or stalled endpoint never hangs a run. Default 120. */
+      timeoutSeconds: z.number().int().min(1).max(3600).optional(),
       objectLock: z
         .strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: positiveInt })
         .optional(),
