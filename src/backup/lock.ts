@@ -29,6 +29,9 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** Claim keys this process holds right now. A claim with our pid that is not here was left behind by us. */
+const heldHere = new Set<string>();
+
 export async function acquireLock(
   store: ObjectStore,
   opts: { purpose: string; ttlSeconds: number; log: Logger; now?: () => Date; settleMs?: number },
@@ -44,12 +47,19 @@ export async function acquireLock(
     startedAt: started.toISOString(),
     leaseExpiresAt: new Date(started.getTime() + opts.ttlSeconds * 1000).toISOString(),
   };
-  await writeObjectText(store, key, JSON.stringify(claim));
+  heldHere.add(key);
+  try {
+    await writeObjectText(store, key, JSON.stringify(claim));
+  } catch (err) {
+    heldHere.delete(key);
+    throw err;
+  }
 
   const contest = async (): Promise<void> => {
     const others = await liveClaims(store, key, now(), opts.log);
     const holder = others.find((o) => o.claim.held) ?? others.find((o) => o.key < key);
     if (holder) {
+      heldHere.delete(key);
       await store.delete(key);
       throw new OperationError(
         `another backup holds the lock on ${store.description}: ${holder.claim.owner} (${holder.claim.purpose}), started ${holder.claim.startedAt}, lease until ${holder.claim.leaseExpiresAt}`,
@@ -79,6 +89,9 @@ export async function acquireLock(
       if (released) return;
       released = true;
       clearInterval(timer);
+      // Even when the delete fails (store unreachable), this process no longer holds the claim: a later run
+      // in the same process (the schedule daemon) takes it over like a dead process's claim.
+      heldHere.delete(key);
       await store.delete(key);
     },
   };
@@ -90,7 +103,7 @@ async function liveClaims(store: ObjectStore, own: string, now: Date, log: Logge
     if (o.key === own) continue;
     const other = await readClaim(store, o.key);
     if (!other) continue;
-    const stale = staleReason(other, now);
+    const stale = staleReason(o.key, other, now);
     if (stale) {
       log.warn({ lock: o.key, holder: other.owner, since: other.startedAt }, `taking over a stale backup lock: ${stale}`);
       await store.delete(o.key);
@@ -109,9 +122,10 @@ async function readClaim(store: ObjectStore, key: string): Promise<LockClaim | u
   }
 }
 
-function staleReason(c: LockClaim, now: Date): string | undefined {
+function staleReason(key: string, c: LockClaim, now: Date): string | undefined {
   if (new Date(c.leaseExpiresAt).getTime() <= now.getTime()) return `its lease expired at ${c.leaseExpiresAt}`;
   if (c.host === hostname() && c.pid !== process.pid && !processAlive(c.pid)) return `process ${c.pid} on this host is gone`;
+  if (c.host === hostname() && c.pid === process.pid && !heldHere.has(key)) return 'this process left it behind (releasing it failed)';
   return undefined;
 }
 
