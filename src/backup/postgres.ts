@@ -21,7 +21,7 @@ import {
 } from '../util/pg-tools.js';
 import { redactUrl } from '../util/redact.js';
 import { withFacts } from './artifact-writer.js';
-import { ToolOutput, killIfRunning } from './postgres-stream.js';
+import { ToolOutput, killIfRunning, stopTool } from './postgres-stream.js';
 import type { BackupSource, SourceContext, SourceResult } from './source.js';
 
 /**
@@ -86,6 +86,15 @@ export async function backupPostgresWith(ctx: SourceContext, hooks: PostgresBack
   return { artifacts, failures };
 }
 
+/** sources.postgres.timeoutSeconds (default 300): how long pg_dump may send nothing; connecting waits at most 30 s of it. */
+function idleTimeoutMs(cfg: PostgresSourceConfig): number {
+  return (cfg.timeoutSeconds ?? 300) * 1000;
+}
+
+function connectTimeoutMs(cfg: PostgresSourceConfig): number {
+  return Math.min(30, cfg.timeoutSeconds ?? 300) * 1000;
+}
+
 /** Errors that no other database of the same server can escape: wrong credentials, a too-old pg_dump. */
 function isFatal(err: unknown): boolean {
   return err instanceof UsageError || (err instanceof PgConnectError && err.isAuthFailure);
@@ -127,8 +136,9 @@ async function backupDatabase(
 ): Promise<Artifact> {
   const log = ctx.log.child({ database: db });
   const t0 = Date.now();
-  const client = await connectPg(cfg.url, db, 'gushen-dr backup');
+  const client = await connectPg(cfg.url, db, 'gushen-dr backup', { connectTimeoutMs: connectTimeoutMs(cfg) });
   let inTx = false;
+  let ok = false;
   /** True while the row counts still run on the client: then it is closed without waiting for a rollback. */
   let busy = () => false;
   try {
@@ -147,6 +157,7 @@ async function backupDatabase(
     await hooks.onSnapshot?.(db, snapshot);
 
     const conn = pgConnection(cfg.url, db);
+    conn.env.PGCONNECT_TIMEOUT = String(connectTimeoutMs(cfg) / 1000);
     const args = ['--format=custom', `--compress=${PG_DUMP_COMPRESS}`, `--snapshot=${snapshot}`, '--no-password', `--dbname=${conn.connString}`];
     log.info({ server: redactUrl(conn.connString), snapshot, pgDump: pgDump.version.full, tables: tables.length }, 'postgres: dumping database');
     const { child, done } = spawnPgTool(pgDump, args, conn, { signal: ctx.signal });
@@ -165,7 +176,7 @@ async function backupDatabase(
       },
     );
     busy = () => !countsSettled;
-    const output = new ToolOutput(child, done, 'pg_dump', counts);
+    const output = new ToolOutput(child, done, 'pg_dump', counts, idleTimeoutMs(cfg));
     let written;
     try {
       written = await ctx.writer.write(
@@ -174,8 +185,7 @@ async function backupDatabase(
         ctx.signal,
       );
     } catch (err) {
-      killIfRunning(child);
-      await done;
+      await stopTool(child, done);
       // Counting may still run (the dump failed first): closing the connection below cancels it.
       if (countErr) throw new OperationError(`database ${db}: counting rows in the snapshot failed: ${errorMessage(countErr)}`, { cause: countErr });
       throw new OperationError(`database ${db}: ${errorMessage(err)}`, { cause: err });
@@ -198,10 +208,17 @@ async function backupDatabase(
       { bytes: written.size, stored: written.stored.size, tables: facts.tables.length, rows, seconds: (Date.now() - t0) / 1000 },
       'postgres: database dumped',
     );
+    ok = true;
     return withFacts(written, facts);
   } finally {
-    if (inTx && !busy()) await client.query('rollback').catch(() => undefined);
-    await client.end().catch(() => undefined);
+    if (!ok) {
+      // The dump failed, perhaps because the server stopped answering: a rollback or a polite end() would then
+      // wait forever. Dropping the connection ends the read-only snapshot transaction all the same.
+      client.connection.stream.destroy();
+    } else {
+      if (inTx && !busy()) await client.query('rollback').catch(() => undefined);
+      await client.end().catch(() => undefined);
+    }
   }
 }
 
@@ -212,7 +229,7 @@ async function connectAny(cfg: PostgresSourceConfig): Promise<pg.Client & { data
   let last: unknown;
   for (const db of candidates) {
     try {
-      const c = await connectPg(cfg.url, db, 'gushen-dr backup');
+      const c = await connectPg(cfg.url, db, 'gushen-dr backup', { connectTimeoutMs: connectTimeoutMs(cfg) });
       return Object.assign(c, { database: db });
     } catch (err) {
       if (err instanceof PgConnectError && err.isMissingDatabase) {
@@ -250,19 +267,19 @@ async function backupGlobals(ctx: SourceContext, cfg: PostgresSourceConfig, tool
   const pgDumpall = await tools.get('pg_dumpall', server.major);
   checkDumpToolVersion(pgDumpall, { full: server.serverVersion, major: server.major });
   const conn = pgConnection(cfg.url, client.database);
+  conn.env.PGCONNECT_TIMEOUT = String(connectTimeoutMs(cfg) / 1000);
   const { child, done } = spawnPgTool(pgDumpall, ['--globals-only', '--no-password', `--dbname=${conn.connString}`], conn, { signal: ctx.signal });
   hooks.onChild?.('pg_dumpall', undefined, child);
   try {
     const written = await ctx.writer.write(
       { name: 'postgres/globals.sql', source: 'postgres', kind: 'pg_dumpall-globals-sql', compression: cfg.compression, compressionLevel: cfg.compressionLevel },
-      new ToolOutput(child, done, 'pg_dumpall'),
+      new ToolOutput(child, done, 'pg_dumpall', undefined, idleTimeoutMs(cfg)),
       ctx.signal,
     );
     log.info({ roles: info.roles, bytes: written.size }, 'postgres: roles and tablespaces dumped');
     return withFacts(written, { type: 'postgres-globals', serverVersion: server.serverVersion, roles: info.roles });
   } catch (err) {
-    killIfRunning(child);
-    const run = await done;
+    const run = await stopTool(child, done);
     const msg = errorMessage(err);
     if (stderrErrors(run.stderr).some((l) => /permission denied/i.test(l))) {
       throw new OperationError(`${msg}; ${hint}`, { cause: err });

@@ -95,7 +95,9 @@ export const backupRedis: BackupSource = async (ctx) => {
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
   const log = ctx.log.child({ source: 'redis', method: cfg.method });
   const started = Date.now();
-  const client = await connectRedis(ep);
+  // Without a command timeout a server that stops answering (dead peer, hung process) hangs the backup forever.
+  const timeoutMs = (cfg.timeoutSeconds ?? 60) * 1000;
+  const client = await connectRedis(ep, { connectTimeout: timeoutMs, commandTimeout: timeoutMs });
   try {
     const server = parseInfo(await client.info('server'));
     const memory = parseInfo(await client.info('memory'));

@@ -59,6 +59,8 @@ export const postgresSourceSchema = z.strictObject({
   binDir: z.string().optional(),
   compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
   compressionLevel: z.number().int().min(1).max(19).default(3),
+  /** How long the server may stay silent: connecting (at most 30 s), and pg_dump/pg_dumpall producing no output while we wait for it. Default 300. */
+  timeoutSeconds: positiveInt.optional(),
 });
 
 export const redisSourceSchema = z.strictObject({
@@ -70,6 +72,8 @@ export const redisSourceSchema = z.strictObject({
   container: z.string().default('redis'),
   bgsaveTimeoutSeconds: positiveInt.default(600),
   compressionLevel: z.number().int().min(1).max(19).default(3),
+  /** Connecting and each command (a server that stops answering, e.g. while BGSAVE is polled, fails the backup instead of hanging it). Default 60. */
+  timeoutSeconds: positiveInt.optional(),
 });
 
 export const retentionSchema = z.strictObject({

@@ -194,8 +194,9 @@ export function pgClientUrl(url: string, database: string): string {
 }
 
 /** Opens a node-postgres client on one database of the server; connection errors name the redacted URL. */
-export async function connectPg(url: string, database: string, appName = 'gushen-dr'): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: pgClientUrl(url, database), application_name: appName });
+export async function connectPg(url: string, database: string, appName = 'gushen-dr', opts: { connectTimeoutMs?: number } = {}): Promise<pg.Client> {
+  // Like PGCONNECT_TIMEOUT for the tools: a server that accepts the connection and never answers must not hang us.
+  const client = new pg.Client({ connectionString: pgClientUrl(url, database), application_name: appName, connectionTimeoutMillis: opts.connectTimeoutMs ?? 30_000 });
   // An idle client whose server goes away emits 'error'; the pending query (if any) rejects on its own.
   client.on('error', () => undefined);
   try {
