@@ -12,7 +12,6 @@ import { countRows, deepVerifyPostgres, restorePostgres } from '../../src/restor
 import { stageArtifact } from '../../src/restore/artifact-reader.js';
 import type { RestoreContext } from '../../src/restore/context.js';
 import { FileStore } from '../../src/store/file.js';
-import type { ObjectStore } from '../../src/store/types.js';
 import { OperationError, UsageError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { createPlatformDataset } from '../support/pg-dataset.js';

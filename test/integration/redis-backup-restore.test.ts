@@ -9,7 +9,6 @@ import { manifestSchema, type Artifact, type Manifest, type RedisFacts } from '.
 import type { RestoreContext } from '../../src/restore/context.js';
 import { deepVerifyRedis, restoreRedisOffline, restoreRedisOnline } from '../../src/restore/redis.js';
 import { FileStore } from '../../src/store/file.js';
-import type { ObjectStore } from '../../src/store/types.js';
 import { UsageError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { parseKeyspace } from '../../src/util/redis-url.js';
