@@ -1,13 +1,16 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Identity } from '../crypto/index.js';
 import type { Config, SourceName } from '../config/schema.js';
-import type { Manifest } from '../format/manifest.js';
+import type { Artifact, Manifest } from '../format/manifest.js';
 import type { ObjectStore } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { UsageError } from '../util/errors.js';
+import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import type { RestoreContext, RestoreItemResult } from './context.js';
 import type { KubeRestoreOptions, KubeRestoreReport } from './kube.js';
 import type { PostgresRestoreOptions, PostgresRestoreReport } from './postgres.js';
 import type { RedisRestoreReport } from './redis.js';
+import { openArtifact } from './artifact-reader.js';
 
 export interface RestoreRunOptions {
   store: ObjectStore;
@@ -61,6 +64,8 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
     scratchDir: opts.scratchDir,
     signal: opts.signal,
   };
+  await checkArtifactsBeforeRestore(ctx, artifactsToCheckFirst(opts.manifest, parts, opts.postgres));
+
   const report: RestoreRunReport = { backup: opts.manifest.id, items: [], failed: 0 };
   if (parts.includes('kube')) {
     const { restoreKube } = await import('./kube.js');
@@ -83,4 +88,42 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
   }
   report.failed = report.items.filter((i) => i.result === 'failed').length;
   return report;
+}
+
+/**
+ * The artifacts that must be verified before anything is restored: those of every part after the first (the
+ * first part is applied before they would be read), and a PostgreSQL dump streamed into pg_restore (one job: its
+ * end is verified only after pg_restore has applied the rest). The first part's other artifacts verify themselves
+ * before anything is applied (Kubernetes reads its archive into memory, Redis and pg_restore --jobs stage theirs).
+ */
+function artifactsToCheckFirst(manifest: Manifest, parts: SourceName[], pgOpts: RestoreRunOptions['postgres']): Artifact[] {
+  return manifest.artifacts.filter((a) => {
+    if (!parts.includes(a.source)) return false;
+    if (a.kind === 'pg_dumpall-globals-sql' && pgOpts?.withGlobals !== true) return false;
+    if (a.kind === 'pg_dump-custom' && pgOpts?.sourceDatabase !== undefined && !(a.facts.type === 'postgres' && a.facts.database === pgOpts.sourceDatabase)) return false;
+    if (a.source !== parts[0]) return true;
+    return a.kind === 'pg_dump-custom' && (pgOpts?.jobs ?? 1) <= 1;
+  });
+}
+
+/**
+ * Reads these artifacts once, completely, before any target is touched: stored size and
+ * SHA-256, decryption with the given identities, plaintext size and SHA-256. A truncated, swapped or tampered
+ * artifact, an edited manifest or the wrong key then fails the restore with nothing restored — instead of after
+ * the parts restored before it (Kubernetes goes first), or after a streamed pg_restore applied most of a bad dump.
+ * It costs one extra read and decryption of the artifacts (no disk space).
+ */
+async function checkArtifactsBeforeRestore(ctx: RestoreContext, artifacts: Artifact[]): Promise<void> {
+  if (artifacts.length === 0) return;
+  const t0 = Date.now();
+  for (const a of artifacts) {
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    try {
+      await pipeline(await openArtifact(ctx.store, a, ctx.identities), sink, ctx.signal ? { signal: ctx.signal } : {});
+    } catch (err) {
+      const msg = errorMessage(err);
+      throw new OperationError(msg.startsWith(`artifact ${a.name}`) ? msg : `artifact ${a.name} (${a.key}): ${msg}`, { cause: err });
+    }
+  }
+  ctx.log.info({ artifacts: artifacts.map((a) => a.name), seconds: (Date.now() - t0) / 1000 }, 'artifacts verified (size, SHA-256, decryption) before restoring anything');
 }
