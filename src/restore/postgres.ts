@@ -169,8 +169,12 @@ export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestore
     const t0 = Date.now();
     const conn = pgConnection(opts.pgUrl, name);
     const item = `postgres database ${facts.database}${name === facts.database ? '' : ` → ${name}`}`;
+    let created = false;
     try {
-      if (!plan.exists) await createDatabase(opts.pgUrl, name);
+      if (!plan.exists) {
+        await createDatabase(opts.pgUrl, name);
+        created = true;
+      }
       // An existing target is cleaned only with --force (one with tables was refused without it).
       const clean = plan.exists && opts.force === true;
       log.info({ source: facts.database, target: name, server: where, jobs, clean }, 'postgres: restoring database');
@@ -178,7 +182,10 @@ export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestore
       if (clean) args.push('--clean', '--if-exists');
       await runPgRestore(ctx, plan.artifact, pgRestore, args, conn, jobs);
     } catch (err) {
-      report.items.push({ item, result: 'failed', detail: errorMessage(err) });
+      // A database created by this restore holds nothing usable after a failure (e.g. the staged dump did not
+      // verify): drop it again, so that a failed restore leaves the server as it found it.
+      const dropped = created && (await dropDatabase(opts.pgUrl, name).then(() => true, (e: unknown) => (log.warn({ target: name, err: errorMessage(e) }, 'could not drop the database this failed restore created'), false)));
+      report.items.push({ item, result: 'failed', detail: `${errorMessage(err)}${dropped ? ` (database "${name}", created by this restore, was dropped again)` : ''}` });
       throw err instanceof OperationError || err instanceof UsageError
         ? err
         : new OperationError(`restoring database ${facts.database} into "${name}": ${errorMessage(err)}`, { cause: err });
@@ -232,6 +239,15 @@ async function createDatabase(url: string, name: string): Promise<void> {
     await c.query(`create database ${quoteIdent(name)} template template0`);
   } catch (err) {
     throw new OperationError(`creating database "${name}": ${redactSecrets(errorMessage(err), secretsOf(url))}`, { cause: err });
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function dropDatabase(url: string, name: string): Promise<void> {
+  const c = await connectAdmin(url);
+  try {
+    await c.query(`drop database if exists ${quoteIdent(name)} with (force)`);
   } finally {
     await c.end().catch(() => undefined);
   }
