@@ -81,7 +81,8 @@ describe.skipIf(cannotMount !== undefined)(`file:// store on a full or read-only
     dir = await mkdtemp(join(tmpdir(), 'gushen-dr-small-disk-'));
     await mount('-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', dir);
     mounted = true;
-    config = p.config({ store: { url: `file://${dir}` } });
+    // One source at a time, so which artifact meets the full disk does not depend on scheduling.
+    config = p.config({ store: { url: `file://${dir}` }, backup: { lockTtlSeconds: 120, concurrency: 1 } });
     identities = await loadIdentities(config);
     const bounds = await redisKeyBounds(p.redis.client());
     counter.backup();
@@ -151,7 +152,7 @@ describe.skipIf(cannotMount !== undefined)(`file:// store on a full or read-only
       expect(errorMessage(err)).toContain(dir);
       expect((await store().list('')).map((o) => o.key)).toEqual(before);
       // reading needs no write access: list, verify --deep of the earlier backup
-      expect((await listBackups(store())).filter((e) => e.status === 'Completed').length).toBeGreaterThanOrEqual(3);
+      expect((await listBackups(store())).some((e) => e.id === first.id && e.status === 'Completed')).toBe(true);
       await expectFirstIntact();
     } finally {
       await mount('-o', 'remount,rw', dir);
