@@ -95,8 +95,9 @@ export function referenceOf(m: Manifest, redis: { persistentKeys: number; maxKey
 export async function redisKeyBounds(client: import('ioredis').Redis): Promise<{ persistentKeys: number; maxKeys: number }> {
   let persistentKeys = 0;
   // INFO keyspace counts keys that have expired but were not evicted yet, as an RDB snapshot may hold them.
-  const maxKeys = [...(await client.info('keyspace')).matchAll(/^db\d+:keys=(\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
-  for (const db of [0, 1, 2, 3]) {
+  const keyspace = [...(await client.info('keyspace')).matchAll(/^db(\d+):keys=(\d+)/gm)];
+  const maxKeys = keyspace.reduce((s, m) => s + Number(m[2]), 0);
+  for (const db of keyspace.map((m) => Number(m[1]))) {
     await client.select(db);
     let cursor = '0';
     do {

@@ -1,0 +1,156 @@
+/**
+ * A GuShen-like dataset at a chosen size, for benchmarks and manual testing:
+ *
+ *   npx tsx bench/dataset.ts --pg-url postgres://postgres@127.0.0.1:5433/gushen --pg-mib 1024 \
+ *                            --redis-url redis://127.0.0.1:6380 --redis-keys 2000000 [--kube-fixture ns.yaml]
+ *
+ * - PostgreSQL (--pg-url names the database; it is created when missing, and must be empty): the platform's
+ *   schemas — auth.users, strategy.strategies and strategy.backtests, trading.orders/fills, market data in a
+ *   partitioned table, audit events — with jsonb, bytea, arrays, numeric, timestamps, views, functions, triggers
+ *   and indexes (test/support/pg-dataset.ts), sized to about --pg-mib MiB.
+ * - Redis (--redis-url): about --redis-keys keys of every type with the platform's cache TTLs — K-lines 1 h,
+ *   backtest results 24 h, sessions 3 h, quotes 1 min — plus watchlists, leaderboards, counters, streams with
+ *   consumer groups, a job queue in db 1 and binary keys in db 2 (test/support/redis-dataset.ts).
+ * - Kubernetes (--kube-fixture FILE): the ai-qtrd namespace fixture (Deployments, the Redis StatefulSet,
+ *   Services, ConfigMap, Secrets with fake values, IngressRoute, Certificate, CRDs, RBAC) as multi-document YAML,
+ *   ready for `kubectl apply -f` or the API emulator.
+ * Any of the three can be left out. Prints what it made as JSON.
+ */
+import { writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { createPlatformDataset, rowsForMiB, type PlatformDatasetInfo } from '../test/support/pg-dataset.js';
+import { fillRedis, type FillResult } from '../test/support/redis-dataset.js';
+import { gushenObjects } from '../test/support/kube-emulator/fixtures/gushen.js';
+import { redactUrl } from '../src/util/redact.js';
+
+export interface DatasetOptions {
+  pgUrl?: string;
+  pgMiB?: number;
+  redisUrl?: string;
+  redisKeys?: number;
+  kubeFixture?: string;
+  log?: (line: string) => void;
+}
+
+export interface DatasetResult {
+  postgres?: { database: string; rows: number; databaseMiB: number; seconds: number; tables: PlatformDatasetInfo['tables'] };
+  redis?: FillResult & { seconds: number };
+  kube?: { file: string; objects: number };
+}
+
+/** Creates the database named in the URL on its server when it does not exist yet. */
+async function ensureDatabase(url: string): Promise<string> {
+  const u = new URL(url);
+  const db = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!db) throw new Error(`--pg-url ${redactUrl(url)}: name the database, e.g. postgres://user@host:5432/gushen`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  try {
+    const r = await c.query('select 1 from pg_database where datname = $1', [db]);
+    if (r.rows.length === 0) await c.query(`create database "${db.replace(/"/g, '""')}"`);
+  } finally {
+    await c.end();
+  }
+  return db;
+}
+
+export async function generateDataset(opts: DatasetOptions): Promise<DatasetResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const out: DatasetResult = {};
+  if (opts.pgUrl) {
+    const mib = opts.pgMiB ?? 256;
+    const database = await ensureDatabase(opts.pgUrl);
+    log(`postgres: ~${mib} MiB platform dataset into ${redactUrl(opts.pgUrl)}…`);
+    const t0 = Date.now();
+    const info = await createPlatformDataset(opts.pgUrl, { rows: rowsForMiB(mib) });
+    out.postgres = {
+      database,
+      rows: info.tables.reduce((s, t) => s + t.rows, 0),
+      databaseMiB: Math.round((info.databaseSizeBytes / 1024 / 1024) * 10) / 10,
+      seconds: (Date.now() - t0) / 1000,
+      tables: info.tables,
+    };
+    log(`postgres: ${out.postgres.rows} rows, ${out.postgres.databaseMiB} MiB in ${out.postgres.seconds} s`);
+  }
+  if (opts.redisUrl) {
+    const keys = opts.redisKeys ?? 200_000;
+    log(`redis: ~${keys} keys into ${redactUrl(opts.redisUrl)}…`);
+    const client = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    try {
+      const t0 = Date.now();
+      const r = await fillRedis(client, { keys, batch: 5000, large: keys >= 10_000 });
+      out.redis = { ...r, seconds: (Date.now() - t0) / 1000 };
+      log(`redis: ${r.total} keys (${r.withTtl} with a TTL) in ${out.redis.seconds} s`);
+    } finally {
+      client.disconnect();
+    }
+  }
+  if (opts.kubeFixture) {
+    const objects = gushenObjects();
+    await writeFile(opts.kubeFixture, objects.map((o) => stringify(o)).join('---\n'));
+    out.kube = { file: opts.kubeFixture, objects: objects.length };
+    log(`kube: ${objects.length} objects written to ${opts.kubeFixture}`);
+  }
+  return out;
+}
+
+function parseArgs(argv: string[]): DatasetOptions {
+  const opts: DatasetOptions = {};
+  const num = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: expected a positive number, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    switch (a) {
+      case '--pg-url':
+        opts.pgUrl = v;
+        i++;
+        break;
+      case '--pg-mib':
+        opts.pgMiB = num(a, v);
+        i++;
+        break;
+      case '--redis-url':
+        opts.redisUrl = v;
+        i++;
+        break;
+      case '--redis-keys':
+        opts.redisKeys = num(a, v);
+        i++;
+        break;
+      case '--kube-fixture':
+        opts.kubeFixture = v;
+        i++;
+        break;
+      default:
+        throw new Error(`unknown argument ${a} (expected --pg-url, --pg-mib, --redis-url, --redis-keys, --kube-fixture)`);
+    }
+  }
+  if (!opts.pgUrl && !opts.redisUrl && !opts.kubeFixture) throw new Error('nothing to do: pass --pg-url, --redis-url and/or --kube-fixture');
+  return opts;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  let opts: DatasetOptions;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench/dataset.ts: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  generateDataset(opts).then(
+    (r) => process.stdout.write(`${JSON.stringify({ ...r, postgres: r.postgres && { ...r.postgres, tables: r.postgres.tables.length } }, null, 2)}\n`),
+    (err: unknown) => {
+      process.stderr.write(`bench/dataset.ts: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,312 @@
+/**
+ * Runs every benchmark and writes docs/performance.md: one table of the targets set in the issues, each with the
+ * value measured here, as a ratio against baselines measured in the same run where the target is a ratio
+ * (bare pg_dump, `pg_dump | age | aws s3 cp`, bare pg_restore, `redis-cli --rdb`), with peak RSS.
+ *
+ *   npm run bench                          (defaults below; about 15 minutes on 2 cores)
+ *   npm run bench -- --pg-mib 256 --redis-keys 200000 --store-mib 512 --crypto-mib 256
+ *
+ * Flags: --pg-mib N (PostgreSQL database size, default 1024), --redis-keys N (default 2000000), --store-mib N
+ * (stream size per store, default 2048), --crypto-mib N (default 1024), --jobs N (pg_restore jobs, default 2),
+ * --only crypto,store,postgres,redis, --out FILE (default docs/performance.md), --no-build (do not rebuild dist/).
+ *
+ * Each benchmark runs in a child process of its own (bench/<name>.ts --json), and measures peak RSS in the
+ * process that does the work (a child of its own again where the benchmark needs it), so one benchmark's memory
+ * never counts against another's. dist/ is rebuilt first so that the CLI timings are of the current code.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem, release, platform } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const execFileP = promisify(execFile);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PG_BIN = process.env.GUSHEN_DR_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+type Json = Record<string, any>;
+
+interface Options {
+  pgMiB: number;
+  redisKeys: number;
+  storeMiB: number;
+  cryptoMiB: number;
+  jobs: number;
+  only: Set<string>;
+  out: string;
+  build: boolean;
+}
+
+interface BenchRun {
+  name: string;
+  args: string[];
+  seconds: number;
+  result?: Json;
+  error?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    pgMiB: 1024,
+    redisKeys: 2_000_000,
+    storeMiB: 2048,
+    cryptoMiB: 1024,
+    jobs: 2,
+    only: new Set(['crypto', 'store', 'postgres', 'redis']),
+    out: join(ROOT, 'docs', 'performance.md'),
+    build: true,
+  };
+  const num = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive whole number, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [a, v] = [argv[i], argv[i + 1]];
+    if (a === '--pg-mib') o.pgMiB = num(a, v);
+    else if (a === '--redis-keys') o.redisKeys = num(a, v);
+    else if (a === '--store-mib') o.storeMiB = num(a, v);
+    else if (a === '--crypto-mib') o.cryptoMiB = num(a, v);
+    else if (a === '--jobs') o.jobs = num(a, v);
+    else if (a === '--out') o.out = v;
+    else if (a === '--only') o.only = new Set(v.split(','));
+    else if (a === '--no-build') {
+      o.build = false;
+      continue;
+    } else throw new Error(`unknown argument ${a}`);
+    i++;
+  }
+  return o;
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+/** Runs bench/<name>.ts --json … in a child; its last stdout line is the result. Its stderr streams through. */
+function runBench(name: string, args: string[]): Promise<BenchRun> {
+  const t0 = Date.now();
+  log(`${name}: starting (${args.join(' ')})`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`), ...args, '--json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => {
+      const seconds = (Date.now() - t0) / 1000;
+      const last = out.trim().split('\n').at(-1) ?? '';
+      try {
+        if (code !== 0) throw new Error(`exited with code ${code}`);
+        const result = JSON.parse(last) as Json;
+        log(`${name}: done in ${seconds.toFixed(0)} s`);
+        resolve({ name, args, seconds, result });
+      } catch (err) {
+        log(`${name}: FAILED after ${seconds.toFixed(0)} s: ${(err as Error).message}`);
+        resolve({ name, args, seconds, error: (err as Error).message });
+      }
+    });
+  });
+}
+
+async function version(cmd: string, args: string[], re: RegExp = /\d+(\.\d+)+/): Promise<string> {
+  try {
+    const { stdout, stderr } = await execFileP(cmd, args, { timeout: 30_000 });
+    return re.exec(`${stdout}${stderr}`)?.[0] ?? '?';
+  } catch {
+    return 'not installed';
+  }
+}
+
+interface Row {
+  what: string;
+  measured: string;
+  target: string;
+  met: boolean | undefined;
+  note?: string;
+}
+
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
+  const rows: Row[] = [];
+  const missing = (name: string, what: string, target: string) => {
+    const r = runs.get(name);
+    rows.push({ what, measured: r?.error ? `not measured: ${r.error}` : 'not run', target, met: undefined });
+  };
+
+  const crypto = runs.get('crypto')?.result;
+  if (crypto) {
+    const gib = crypto.ours.encMiBps / 1024;
+    rows.push({ what: `Encryption (age X25519, streaming, ${o.cryptoMiB} MiB)`, measured: `${f2(gib)} GiB/s (decrypt ${f2(crypto.ours.decMiBps / 1024)} GiB/s)`, target: '≥ 1 GiB/s', met: gib >= 1 });
+    rows.push({ what: 'Encryption vs the pure-JS age-encryption package', measured: `${f1(crypto.ratio)}× (${f1(crypto.pureJs.encMiBps)} MiB/s pure JS)`, target: '≥ 5×', met: crypto.ratio >= 5 });
+  } else {
+    missing('crypto', 'Encryption throughput', '≥ 1 GiB/s');
+    missing('crypto', 'Encryption vs pure JS', '≥ 5×');
+  }
+
+  const store = runs.get('store')?.result;
+  if (store) {
+    for (const kind of ['file', 's3'] as const) {
+      const s = store[kind] as { mbps: number; peakRssMiB: number };
+      rows.push({
+        what: `${store.mib >= 1024 ? `${(store.mib / 1024).toFixed(store.mib % 1024 ? 2 : 0)} GiB` : `${store.mib} MiB`} through the artifact writer (SHA-256, zstd, age) into ${kind === 'file' ? 'file://' : 's3:// (s3rver, 64 MiB parts)'}: peak RSS`,
+        measured: `${f1(s.peakRssMiB)} MiB (${Math.round(s.mbps)} MB/s)`,
+        target: '≤ 150 MiB',
+        met: s.peakRssMiB <= 150,
+      });
+    }
+  } else {
+    missing('store', 'Stream to each store: peak RSS', '≤ 150 MiB');
+  }
+
+  const pg = runs.get('postgres')?.result;
+  if (pg) {
+    const mib = `${pg.databaseMiB} MiB database, ${pg.rows} rows`;
+    const ratio = (key: string) => num(pg[key]);
+    const add = (what: string, key: string, target: string, limit: number, strict = false, note?: string) => {
+      const v = ratio(key);
+      rows.push({ what, measured: v === undefined ? String(pg[key] ?? 'not measured') : `${f2(v)}`, target, met: v === undefined ? undefined : strict ? v < limit : v <= limit, note });
+    };
+    add(`PostgreSQL backup (${mib}) / bare \`pg_dump -Fc -Z0 | zstd -3\`: backup function`, 'ratioBackupVsBareDump', '≤ 1.10', 1.1, false, `ours ${pg.oursBackupSeconds} s vs ${pg.bareDumpZstdSeconds} s`);
+    add('PostgreSQL backup / bare pg_dump: whole `gushen-dr backup --only postgres` (lock, verify after write, manifest)', 'ratioCliBackupVsBareDump', '≤ 1.10', 1.1, false, `${pg.cliBackupSeconds} s`);
+    add('PostgreSQL backup / `pg_dump -Fc | age | aws s3 cp -` (our backup process)', 'ratioBackupVsShellPipeline', '< 1.0', 1.0, true, `shell pipeline ${pg.shellPipelineSeconds} s`);
+    add('PostgreSQL backup / shell pipeline: whole `gushen-dr backup`', 'ratioCliBackupVsShellPipeline', '< 1.0', 1.0, true);
+    const rss = num(pg.oursBackupPeakRssMiB);
+    rows.push({ what: 'PostgreSQL backup peak RSS (backup function, S3, 64 MiB parts)', measured: rss === undefined ? 'not measured' : `${f1(rss)} MiB`, target: '≤ 200 MiB', met: rss === undefined ? undefined : rss <= 200 });
+    const cliRss = num(pg.cliBackupPeakRssMiB);
+    if (cliRss !== undefined) rows.push({ what: 'PostgreSQL backup peak RSS: whole `gushen-dr backup` (dist/cli.js)', measured: `${f1(cliRss)} MiB`, target: '≤ 200 MiB', met: cliRss <= 200 });
+    add(`PostgreSQL restore / bare \`pg_restore -j ${o.jobs}\` (restore function, staged)`, 'ratioRestoreVsBareRestore', '≤ 1.15', 1.15, false, `ours ${pg.oursRestoreSeconds} s vs ${pg.bareRestoreSeconds} s`);
+    if (o.jobs !== 1) add('PostgreSQL restore / bare `pg_restore -j 1` (restore function, streamed)', 'ratioRestoreJobs1VsBareRestore', '≤ 1.15', 1.15, false, `ours ${pg.oursRestoreJobs1Seconds} s vs ${pg.bareRestoreJobs1Seconds} s`);
+    add(`PostgreSQL restore / bare pg_restore -j ${o.jobs}: whole \`gushen-dr restore --only postgres\``, 'ratioCliRestoreVsBareRestore', '≤ 1.15', 1.15, false, `${pg.cliRestoreSeconds} s`);
+    if (o.jobs !== 1) add('PostgreSQL restore / bare pg_restore -j 1: whole `gushen-dr restore` (streamed, artifact verified first)', 'ratioCliRestoreJobs1VsBareRestore', '≤ 1.15', 1.15, false, `${pg.cliRestoreJobs1Seconds} s`);
+  } else {
+    missing('postgres', 'PostgreSQL backup / bare pg_dump', '≤ 1.10');
+  }
+
+  const redis = runs.get('redis')?.result;
+  if (redis) {
+    rows.push({
+      what: `Redis backup (${redis.keys} keys, ${redis.rdbMiB} MiB RDB) / \`redis-cli --rdb\``,
+      measured: `${f2(redis.ratio)} (ours ${redis.oursBackupSeconds} s vs ${redis.redisCliRdbSeconds} s)`,
+      target: o.redisKeys >= 2_000_000 ? '≤ 1.2 at 2M keys' : `≤ 1.2 (at 2M keys; run here at ${redis.keys})`,
+      met: redis.ratio <= 1.2,
+    });
+    rows.push({
+      what: 'Redis online restore (download, verify, throwaway load, DUMP/RESTORE into an empty server)',
+      measured: `${Math.round(redis.restoreKeysPerSecond).toLocaleString('en-US')} keys/s overall (copy phase ${Math.round(redis.restoreCopyKeysPerSecond).toLocaleString('en-US')} keys/s)`,
+      target: 'reported',
+      met: undefined,
+    });
+  } else {
+    missing('redis', 'Redis backup / redis-cli --rdb', '≤ 1.2 at 2M keys');
+  }
+  return rows;
+}
+
+function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string, string>, command: string, totalSeconds: number): string {
+  const rows = rowsFor(runs, o);
+  const met = rows.filter((r) => r.met === true).length;
+  const judged = rows.filter((r) => r.met !== undefined).length;
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const lines: string[] = [];
+  lines.push('# Performance');
+  lines.push('');
+  lines.push(`Generated by \`${command}\` (bench/run.ts) on ${facts.Date}; total ${Math.round(totalSeconds / 60)} min. Do not edit by hand: rerun the command.`);
+  lines.push('Every ratio is against a baseline measured in the same run, on the same data, on this machine.');
+  lines.push('');
+  lines.push('## Machine');
+  lines.push('');
+  lines.push('| | |');
+  lines.push('|---|---|');
+  for (const [k, v] of Object.entries(facts)) lines.push(`| ${k} | ${cell(v)} |`);
+  lines.push('');
+  lines.push(`## Targets (${met} of ${judged} met)`);
+  lines.push('');
+  lines.push('| What | Measured | Target | Met | Detail |');
+  lines.push('|---|---|---|---|---|');
+  for (const r of rows) lines.push(`| ${cell(r.what)} | ${cell(r.measured)} | ${cell(r.target)} | ${r.met === undefined ? '—' : r.met ? 'yes' : '**no**'} | ${cell(r.note ?? '')} |`);
+  lines.push('');
+  lines.push('## Baselines measured in this run');
+  lines.push('');
+  lines.push('| Baseline | Seconds |');
+  lines.push('|---|---|');
+  const pg = runs.get('postgres')?.result;
+  const redis = runs.get('redis')?.result;
+  const base: Array<[string, unknown]> = pg
+    ? [
+        ['`pg_dump -Fc -Z0 | zstd -3` (same compression as ours)', pg.bareDumpZstdSeconds],
+        ['`pg_dump -Fc -Z0` (uncompressed)', pg.bareDumpZ0Seconds],
+        ['`pg_dump -Fc` (its default gzip)', pg.bareDumpGzipSeconds],
+        ['`pg_dump -Fc | age -r KEY | aws s3 cp - s3://…` (s3rver)', pg.shellPipelineSeconds],
+        [`\`pg_restore -j ${o.jobs}\` from a local file`, pg.bareRestoreSeconds],
+        ['`pg_restore -j 1` from a local file', pg.bareRestoreJobs1Seconds],
+      ]
+    : [];
+  if (redis) base.push(['`redis-cli --rdb FILE` (best of runs)', `${redis.redisCliRdbSeconds} (runs: ${redis.redisCliRdbRuns})`]);
+  for (const [k, v] of base) if (v !== undefined) lines.push(`| ${cell(k)} | ${cell(String(v))} |`);
+  lines.push('');
+  lines.push('## Notes');
+  lines.push('');
+  lines.push('- "Backup function" rows time the source alone (pg_dump → row counts in the snapshot → SHA-256 → zstd → age → S3) in a child process; "whole gushen-dr" rows time the built CLI end to end, which adds Node start-up, the lock (a one-second settle), reading every artifact back after writing it, and the manifest.');
+  lines.push('- Peak RSS is the maxRSS of the process doing the work (the benchmark child or the CLI), including Node and tsx themselves.');
+  lines.push('- s3rver (a local S3 implementation in Node) runs on the same two cores as the client, so S3 figures include its CPU use.');
+  lines.push('- A `gushen-dr restore` of several parts (or of one dump streamed with one job) reads and verifies those artifacts once before restoring anything, so that a tampered artifact restores nothing; that read is included in the whole-CLI restore rows.');
+  for (const r of runs.values()) if (r.error) lines.push(`- ${r.name}: failed (${cell(r.error)}); its rows say "not measured".`);
+  lines.push('');
+  lines.push('## Raw results');
+  lines.push('');
+  for (const r of runs.values()) {
+    lines.push(`<details><summary>${r.name} (\`bench/${r.name}.ts ${r.args.join(' ')}\`, ${Math.round(r.seconds)} s)</summary>`);
+    lines.push('');
+    lines.push('```json');
+    lines.push(JSON.stringify(r.result ?? { error: r.error }, null, 2));
+    lines.push('```');
+    lines.push('');
+    lines.push('</details>');
+    lines.push('');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const startLoad = loadavg()[0].toFixed(2);
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  if (o.build) {
+    log('building dist/ (npm run build) so the CLI rows time the current code');
+    await execFileP('npm', ['run', 'build'], { cwd: ROOT, timeout: 600_000 });
+  }
+  const cpu = cpus();
+  const facts: Record<string, string> = {
+    Date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    CPU: `${cpu.length} × ${cpu[0]?.model ?? '?'}`,
+    Memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    OS: `${platform()} ${release()}`,
+    Node: process.version,
+    PostgreSQL: await version(join(PG_BIN, 'pg_dump'), ['--version']),
+    Redis: await version('redis-server', ['--version'], /v=(\S+)/).then((v) => v.replace(/^v=/, '')),
+    'Baseline tools': `age ${await version('age', ['--version'], /v?\d+(\.\d+)+/)}, aws-cli ${await version('aws', ['--version'])}, zstd ${await version('zstd', ['--version'])}, redis-cli ${await version('redis-cli', ['--version'])}`,
+    Sizes: `PostgreSQL ${o.pgMiB} MiB, Redis ${o.redisKeys.toLocaleString('en-US')} keys, ${o.storeMiB} MiB per store, ${o.cryptoMiB} MiB encrypted, pg_restore -j ${o.jobs}`,
+  };
+  const runs = new Map<string, BenchRun>();
+  // One at a time: each benchmark gets the whole machine.
+  if (o.only.has('crypto')) runs.set('crypto', await runBench('crypto', ['--mib', String(o.cryptoMiB)]));
+  if (o.only.has('store')) runs.set('store', await runBench('store', ['--mib', String(o.storeMiB)]));
+  if (o.only.has('postgres')) runs.set('postgres', await runBench('postgres', ['--mib', String(o.pgMiB), '--jobs', String(o.jobs)]));
+  if (o.only.has('redis')) runs.set('redis', await runBench('redis', ['--keys', String(o.redisKeys), '--runs', '2']));
+  facts['Load average (1 min) at start / end'] = `${startLoad} / ${loadavg()[0].toFixed(2)} (other work on the machine skews the figures)`;
+  const md = markdown(runs, o, facts, command, (Date.now() - t0) / 1000);
+  await writeFile(o.out, md);
+  log(`wrote ${o.out} in ${Math.round((Date.now() - t0) / 60_000)} min`);
+  process.stdout.write(md);
+  if ([...runs.values()].some((r) => r.error)) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/run.ts: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
