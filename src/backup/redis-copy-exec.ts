@@ -105,6 +105,9 @@ export async function execCat(kc: KubeConfig, target: PodTarget, path: string, o
     },
   });
 
+  // Until the caller has `out`, nobody listens for its errors: an abort in that window must not crash the process.
+  // The caller's pipeline attaches its own listeners and still sees every error.
+  out.on('error', () => undefined);
   const onAbort = () => fail('aborted', opts.signal?.reason);
   if (opts.signal?.aborted) throw new OperationError(`exec cat ${path} in ${where}: aborted`);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -119,6 +122,10 @@ export async function execCat(kc: KubeConfig, target: PodTarget, path: string, o
     opts.signal?.removeEventListener('abort', onAbort);
     const msg = err && typeof err === 'object' && 'message' in err ? String((err as { message: unknown }).message) : errorMessage(err);
     throw new OperationError(`exec into ${where} failed: ${msg || 'connection refused'}`, { cause: err });
+  }
+  if (settled) {
+    socket.close();
+    throw new OperationError(`exec cat ${path} in ${where}: aborted`);
   }
   const onClose = () => {
     // After the status arrives the library closes the socket itself; a close before it is a failure.
