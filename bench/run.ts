@@ -10,6 +10,9 @@
  * (stream size per store, default 2048), --crypto-mib N (default 1024), --jobs N (pg_restore jobs, default 2),
  * --only crypto,store,postgres,redis, --out FILE (default docs/performance.md), --no-build (do not rebuild dist/).
  *
+ * The stream-to-store target is measured here (--child-stream) with dump-like data, at 64 and 16 MiB S3 parts:
+ * bench/store.ts's input compresses so well that an S3 upload of it is a single small part.
+ *
  * Each benchmark runs in a child process of its own (bench/<name>.ts --json), and measures peak RSS in the
  * process that does the work (a child of its own again where the benchmark needs it), so one benchmark's memory
  * never counts against another's. dist/ is rebuilt first so that the CLI timings are of the current code.
@@ -82,6 +85,78 @@ function parseArgs(argv: string[]): Options {
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
+/**
+ * The stream-to-store measurement with data that compresses like a database dump does (every MiB: half fresh
+ * random bytes, half repetitive text; about 55 % stored), so that an S3 upload really is a multipart upload of
+ * many parts and its buffering shows in the peak RSS. (bench/store.ts repeats one block, which zstd reduces to
+ * well under one part.) Runs in a child of its own per store: `bench/run.ts --child-stream file|s3 --mib N [--part-mib P]`.
+ */
+async function childStream(kind: 'file' | 's3', mib: number, partMiB: number): Promise<void> {
+  const { randomFillSync } = await import('node:crypto');
+  const { Readable } = await import('node:stream');
+  const { ArtifactWriter } = await import('../src/backup/artifact-writer.js');
+  const { FileStore } = await import('../src/store/file.js');
+  const { openStore } = await import('../src/store/open.js');
+  const { generateX25519Identity } = await import('../src/crypto/index.js');
+  const { startS3, useS3rverCredentials } = await import('../test/support/s3.js');
+  const { tempDir } = await import('../test/support/tmp.js');
+  const MiB = 1024 * 1024;
+  const text = Buffer.from('2026-11-24 09:30:00+08|600519.SH|B|100|1688.000000|filled|{"client":"web","strategy":7}\n'.repeat(8192)).subarray(0, MiB / 2);
+  let left = mib;
+  const input = new Readable({
+    read() {
+      if (left-- <= 0) return void this.push(null);
+      const b = Buffer.allocUnsafe(MiB);
+      randomFillSync(b, 0, MiB / 2);
+      text.copy(b, MiB / 2);
+      this.push(b);
+    },
+  });
+  const dir = await tempDir('gushen-dr-bench-stream-');
+  const s3 = kind === 's3' ? await startS3('gushen-dr-bench-stream') : undefined;
+  try {
+    let store;
+    if (s3) {
+      useS3rverCredentials();
+      const cfg = s3.storeConfig('bench');
+      store = openStore({ ...cfg, s3: { ...cfg.s3, partSizeMiB: partMiB, queueSize: 2 } });
+    } else {
+      store = new FileStore(dir.path);
+    }
+    const writer = new ArtifactWriter(store, '20260101T000000Z-manual', [generateX25519Identity().recipient]);
+    const t0 = process.hrtime.bigint();
+    const a = await writer.write({ name: 'postgres/bench.dump', source: 'postgres', kind: 'pg_dump-custom', compression: 'zstd', compressionLevel: 3 }, input);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    process.stdout.write(
+      `${JSON.stringify({ kind, mib, partMiB: s3 ? partMiB : undefined, storedMiB: a.stored.size / MiB, mbps: (mib * MiB) / 1e6 / seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
+    );
+  } finally {
+    await s3?.stop();
+    await dir.cleanup();
+  }
+}
+
+/** Runs this file in --child-stream mode. */
+function runStream(kind: 'file' | 's3', mib: number, partMiB: number): Promise<BenchRun> {
+  const t0 = Date.now();
+  const args = ['--child-stream', kind, '--mib', String(mib), '--part-mib', String(partMiB)];
+  log(`stream (${args.join(' ')}): starting`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => {
+      const seconds = (Date.now() - t0) / 1000;
+      try {
+        if (code !== 0) throw new Error(`exited with code ${code}`);
+        resolve({ name: `stream-${kind}${kind === 's3' ? `-${partMiB}` : ''}`, args, seconds, result: JSON.parse(out.trim().split('\n').at(-1)!) as Json });
+      } catch (err) {
+        resolve({ name: `stream-${kind}`, args, seconds, error: (err as Error).message });
+      }
+    });
+  });
+}
+
 /** Runs bench/<name>.ts --json … in a child; its last stdout line is the result. Its stderr streams through. */
 function runBench(name: string, args: string[]): Promise<BenchRun> {
   const t0 = Date.now();
@@ -147,19 +222,38 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
     missing('crypto', 'Encryption vs pure JS', '≥ 5×');
   }
 
+  const size = (mib: number) => (mib >= 1024 ? `${(mib / 1024).toFixed(mib % 1024 ? 2 : 0)} GiB` : `${mib} MiB`);
+  for (const [name, label] of [
+    ['stream-file', 'file://'],
+    ['stream-s3-64', 's3:// (s3rver), 64 MiB parts (the default), 2 in flight'],
+    ['stream-s3-16', 's3:// (s3rver), 16 MiB parts, 2 in flight'],
+  ] as const) {
+    const r = runs.get(name);
+    if (!r) continue;
+    const s = r.result;
+    if (!s) {
+      missing(name, `Stream to ${label}: peak RSS`, '≤ 150 MiB');
+      continue;
+    }
+    rows.push({
+      what: `${size(s.mib)} of dump-like data (half random) through the artifact writer (SHA-256, zstd, age) into ${label}: peak RSS`,
+      measured: `${f1(s.peakRssMiB)} MiB (${Math.round(s.mbps)} MB/s, ${Math.round(s.storedMiB)} MiB stored)`,
+      target: '≤ 150 MiB',
+      met: s.peakRssMiB <= 150,
+    });
+  }
   const store = runs.get('store')?.result;
   if (store) {
     for (const kind of ['file', 's3'] as const) {
       const s = store[kind] as { mbps: number; peakRssMiB: number };
       rows.push({
-        what: `${store.mib >= 1024 ? `${(store.mib / 1024).toFixed(store.mib % 1024 ? 2 : 0)} GiB` : `${store.mib} MiB`} through the artifact writer (SHA-256, zstd, age) into ${kind === 'file' ? 'file://' : 's3:// (s3rver, 64 MiB parts)'}: peak RSS`,
+        what: `bench/store.ts: ${size(store.mib)} of one repeated block (zstd stores well under 1 %, so S3 gets a single part) into ${kind === 'file' ? 'file://' : 's3://'}: peak RSS`,
         measured: `${f1(s.peakRssMiB)} MiB (${Math.round(s.mbps)} MB/s)`,
         target: '≤ 150 MiB',
-        met: s.peakRssMiB <= 150,
+        met: undefined,
+        note: 'not judged: the input hardly reaches the store (see the rows above)',
       });
     }
-  } else {
-    missing('store', 'Stream to each store: peak RSS', '≤ 150 MiB');
   }
 
   const pg = runs.get('postgres')?.result;
@@ -194,6 +288,13 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
       target: o.redisKeys >= 2_000_000 ? '≤ 1.2 at 2M keys' : `≤ 1.2 (at 2M keys; run here at ${redis.keys})`,
       met: redis.ratio <= 1.2,
     });
+    for (const [label, key, secs] of [
+      ['with sources.redis.compressionLevel 1', 'ratioZstd1', 'oursBackupZstd1Seconds'],
+      ['method replication (SYNC, like redis-cli --rdb, no BGSAVE file)', 'ratioReplication', 'oursReplicationSeconds'],
+    ] as const) {
+      const v = num(redis[key]);
+      if (v !== undefined) rows.push({ what: `Redis backup / \`redis-cli --rdb\`, ${label}`, measured: `${f2(v)} (${redis[secs]} s)`, target: '≤ 1.2 at 2M keys', met: v <= 1.2 });
+    }
     rows.push({
       what: 'Redis online restore (download, verify, throwaway load, DUMP/RESTORE into an empty server)',
       measured: `${Math.round(redis.restoreKeysPerSecond).toLocaleString('en-US')} keys/s overall (copy phase ${Math.round(redis.restoreCopyKeysPerSecond).toLocaleString('en-US')} keys/s)`,
@@ -253,13 +354,16 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
   lines.push('- "Backup function" rows time the source alone (pg_dump → row counts in the snapshot → SHA-256 → zstd → age → S3) in a child process; "whole gushen-dr" rows time the built CLI end to end, which adds Node start-up, the lock (a one-second settle), reading every artifact back after writing it, and the manifest.');
   lines.push('- Peak RSS is the maxRSS of the process doing the work (the benchmark child or the CLI), including Node and tsx themselves.');
   lines.push('- s3rver (a local S3 implementation in Node) runs on the same two cores as the client, so S3 figures include its CPU use.');
+  lines.push('- An S3 upload holds its parts in memory (lib-storage: the parts in flight plus the one being filled), so its peak RSS grows with store.s3.partSizeMiB × queueSize; the dump-like stream rows show it at 64 and 16 MiB parts. The Node process with tsx and the AWS SDK loaded starts at about 95 MiB before any data moves.');
+  lines.push('- bench/store.ts streams one repeated 1 MiB block, which zstd compresses more than 100-fold, so little reaches the store; its rows are kept for comparison and not judged. The dump-like stream (bench/run.ts --child-stream) is the measurement for the target.');
   lines.push('- A `gushen-dr restore` of several parts (or of one dump streamed with one job) reads and verifies those artifacts once before restoring anything, so that a tampered artifact restores nothing; that read is included in the whole-CLI restore rows.');
   for (const r of runs.values()) if (r.error) lines.push(`- ${r.name}: failed (${cell(r.error)}); its rows say "not measured".`);
   lines.push('');
   lines.push('## Raw results');
   lines.push('');
   for (const r of runs.values()) {
-    lines.push(`<details><summary>${r.name} (\`bench/${r.name}.ts ${r.args.join(' ')}\`, ${Math.round(r.seconds)} s)</summary>`);
+    const file = r.name.startsWith('stream-') ? 'run' : r.name;
+    lines.push(`<details><summary>${r.name} (\`bench/${file}.ts ${r.args.join(' ')}\`, ${Math.round(r.seconds)} s)</summary>`);
     lines.push('');
     lines.push('```json');
     lines.push(JSON.stringify(r.result ?? { error: r.error }, null, 2));
@@ -295,7 +399,13 @@ async function main(): Promise<void> {
   const runs = new Map<string, BenchRun>();
   // One at a time: each benchmark gets the whole machine.
   if (o.only.has('crypto')) runs.set('crypto', await runBench('crypto', ['--mib', String(o.cryptoMiB)]));
-  if (o.only.has('store')) runs.set('store', await runBench('store', ['--mib', String(o.storeMiB)]));
+  if (o.only.has('store')) {
+    runs.set('store', await runBench('store', ['--mib', String(o.storeMiB)]));
+    for (const [kind, part] of [['file', 64], ['s3', 64], ['s3', 16]] as const) {
+      const r = await runStream(kind, o.storeMiB, part);
+      runs.set(kind === 'file' ? 'stream-file' : `stream-s3-${part}`, r);
+    }
+  }
   if (o.only.has('postgres')) runs.set('postgres', await runBench('postgres', ['--mib', String(o.pgMiB), '--jobs', String(o.jobs)]));
   if (o.only.has('redis')) runs.set('redis', await runBench('redis', ['--keys', String(o.redisKeys), '--runs', '2']));
   facts['Load average (1 min) at start / end'] = `${startLoad} / ${loadavg()[0].toFixed(2)} (other work on the machine skews the figures)`;
@@ -306,7 +416,15 @@ async function main(): Promise<void> {
   if ([...runs.values()].some((r) => r.error)) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
+const childKind = process.argv.indexOf('--child-stream');
+const entry =
+  childKind >= 0
+    ? () => {
+        const arg = (n: string, d: number) => (process.argv.includes(n) ? Number(process.argv[process.argv.indexOf(n) + 1]) : d);
+        return childStream(process.argv[childKind + 1] as 'file' | 's3', arg('--mib', 2048), arg('--part-mib', 64));
+      }
+    : main;
+entry().catch((err: unknown) => {
   process.stderr.write(`bench/run.ts: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
