@@ -246,8 +246,9 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
 
     // Ours: backup to S3, encrypted, in a child process.
     const key = generateX25519Identity();
-    // The store's default multipart settings (64 MiB parts, 2 in flight), as a user gets them.
-    const storeCfg = { ...s3.storeConfig('ours'), s3: { ...s3.storeConfig('ours').s3, partSizeMiB: opts.partSizeMiB ?? 64, queueSize: 2 } };
+    // The store's default multipart settings (storeSchema's part size, 2 in flight), as a user gets them.
+    const defaults = storeSchema.parse({ url: 's3://x/' }).s3;
+    const storeCfg = { ...s3.storeConfig('ours'), s3: { ...s3.storeConfig('ours').s3, partSizeMiB: opts.partSizeMiB ?? defaults.partSizeMiB, queueSize: defaults.queueSize } };
     const config = {
       store: storeCfg,
       encryption: { recipients: [key.recipient] },
