@@ -41,6 +41,7 @@
  * 255 MiB and its restores at 225–230 MiB in a run on a heavily loaded machine (load average 6), where its
  * backup took 1.02 × the shell pipeline's time.
  */
+import { storeSchema } from '../src/config/schema.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
