@@ -9,8 +9,9 @@ import { formatBytes, out, printJson, type Env } from './common.js';
 import { withSignals } from './signals.js';
 
 export async function backupCommand(env: Env, opts: { schedule: Schedule; only?: SourceName[] }): Promise<number> {
-  const manifest = await withSignals(env.log, (signal) =>
-    runBackup({
+  // Reporting stays inside the signal handling: a SIGTERM after the manifest is written must not skip metrics and webhook.
+  const manifest = await withSignals(env.log, async (signal) => {
+    const m = await runBackup({
       config: env.config,
       store: env.store,
       schedule: opts.schedule,
@@ -18,9 +19,10 @@ export async function backupCommand(env: Env, opts: { schedule: Schedule; only?:
       log: env.log,
       signal,
       progress: createProgress(process.stderr.isTTY === true && env.output === 'table'),
-    }),
-  );
-  await reportBackup(env, manifest);
+    });
+    await reportBackup(env, m);
+    return m;
+  });
   if (env.output === 'json') printJson(manifest);
   else {
     for (const a of manifest.artifacts) out(`${a.name}  ${formatBytes(a.size)} -> ${formatBytes(a.stored.size)} stored${a.verifiedAt ? '  verified' : ''}`);
