@@ -18,6 +18,7 @@ import { createPlatformDataset } from '../support/pg-dataset.js';
 import { startPostgres, withClient, type TestPostgres } from '../support/postgres.js';
 import { tempDir } from '../support/tmp.js';
 import { countingStore } from '../support/counting-store.js';
+import { testManifest } from '../support/manifest.js';
 
 const BACKUP_ID = '20260301T020000Z-manual';
 const ORDERS_ROWS = 120_000;
@@ -66,19 +67,7 @@ describe('postgres backup and restore on a real PostgreSQL', () => {
     scratchDir: scratch.path,
     ...over,
   });
-  const manifest = (): Manifest => ({
-    formatVersion: 1,
-    id: BACKUP_ID,
-    schedule: 'manual',
-    status: 'Completed',
-    startedAt: '2026-03-01T02:00:00.000Z',
-    finishedAt: '2026-03-01T02:01:00.000Z',
-    tool: { name: 'gushen-dr', version: 'test' },
-    host: 'test',
-    sources: ['postgres'],
-    artifacts,
-    failures: [],
-  });
+  const manifest = (): Manifest => testManifest(BACKUP_ID, artifacts);
   const dump = () => artifacts.find((a) => a.name === 'postgres/gushen.dump')!;
 
   beforeAll(async () => {

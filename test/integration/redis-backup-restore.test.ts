@@ -5,7 +5,7 @@ import { ArtifactWriter } from '../../src/backup/artifact-writer.js';
 import { backupRedis } from '../../src/backup/redis.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { generateX25519Identity, parseIdentity, type Identity } from '../../src/crypto/index.js';
-import { manifestSchema, type Artifact, type Manifest, type RedisFacts } from '../../src/format/manifest.js';
+import { type Artifact, type Manifest, type RedisFacts } from '../../src/format/manifest.js';
 import type { RestoreContext } from '../../src/restore/context.js';
 import { deepVerifyRedis, restoreRedisOffline, restoreRedisOnline } from '../../src/restore/redis.js';
 import { FileStore } from '../../src/store/file.js';
@@ -17,6 +17,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { tempDir } from '../support/tmp.js';
 import { waitFor } from '../support/ports.js';
 import { countingStore } from '../support/counting-store.js';
+import { testManifest } from '../support/manifest.js';
 
 const BACKUP_ID = '20261124T020000Z-nightly';
 const PASSWORD = 'redis-Pw-5t9!x';
@@ -42,20 +43,7 @@ describe('redis backup and restore (master + 2 replicas, appendonly yes + RDB)',
   let atBackup: CanonicalDump;
   const servers: TestRedis[] = [];
 
-  const manifest = (): Manifest =>
-    manifestSchema.parse({
-      formatVersion: 1,
-      id: BACKUP_ID,
-      schedule: 'nightly',
-      status: 'Completed',
-      startedAt: '2026-11-24T02:00:00.000Z',
-      finishedAt: '2026-11-24T02:01:00.000Z',
-      tool: { name: 'gushen-dr', version: 'test' },
-      host: 'test',
-      sources: ['redis'],
-      artifacts: [artifact],
-      failures: [],
-    });
+  const manifest = (): Manifest => testManifest(BACKUP_ID, [artifact]);
   const ctx = (over: Partial<RestoreContext> = {}): RestoreContext => ({
     store,
     manifest: manifest(),

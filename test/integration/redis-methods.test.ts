@@ -8,7 +8,7 @@ import { backupRedis } from '../../src/backup/redis.js';
 import { bgsave } from '../../src/backup/redis-bgsave.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { generateX25519Identity, parseIdentity, type Identity } from '../../src/crypto/index.js';
-import { manifestSchema, type Artifact, type RedisFacts } from '../../src/format/manifest.js';
+import { type Artifact, type RedisFacts } from '../../src/format/manifest.js';
 import { deepVerifyRedis, restoreRedisOnline } from '../../src/restore/redis.js';
 import type { RestoreContext } from '../../src/restore/context.js';
 import { FileStore } from '../../src/store/file.js';
@@ -20,6 +20,7 @@ import { canonicalDump, diffCanonical, fillRedis } from '../support/redis-datase
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { tempDir } from '../support/tmp.js';
+import { testManifest } from '../support/manifest.js';
 
 const PASSWORD = 'methods-Pw-3k!';
 let seq = 0;
@@ -59,19 +60,7 @@ describe('redis backup methods and failures', () => {
   };
   const restoreCtx = (artifact: Artifact, config: Config): RestoreContext => ({
     store,
-    manifest: manifestSchema.parse({
-      formatVersion: 1,
-      id: '20261124T020000Z-manual',
-      schedule: 'manual',
-      status: 'Completed',
-      startedAt: '2026-11-24T02:00:00.000Z',
-      finishedAt: '2026-11-24T02:01:00.000Z',
-      tool: { name: 'gushen-dr', version: 'test' },
-      host: 'test',
-      sources: ['redis'],
-      artifacts: [artifact],
-      failures: [],
-    }),
+    manifest: testManifest('20261124T020000Z-manual', [artifact]),
     identities,
     config,
     log: silentLogger,
