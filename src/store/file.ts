@@ -1,4 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -90,8 +91,9 @@ export class FileStore implements ObjectStore {
       if (e.isDirectory()) {
         if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) await this.walk(full, out, prefix);
       } else if (e.isFile() && key.startsWith(prefix)) {
-        const s = await stat(full);
-        out.push({ key, size: s.size, lastModified: s.mtime });
+        const s = await statIfPresent(full);
+        // Deleted between readdir and stat (a concurrent run withdrawing its lock claim): not listed, not an error.
+        if (s) out.push({ key, size: s.size, lastModified: s.mtime });
       }
     }
   }
@@ -102,6 +104,15 @@ export class FileStore implements ObjectStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+  }
+}
+
+async function statIfPresent(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }
 

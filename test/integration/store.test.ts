@@ -128,6 +128,19 @@ describe('object stores', () => {
     expect(await readdir(join(root, '.tmp'))).toEqual([]);
   });
 
+  it('file: listing while other runs delete objects never fails on a vanished file', async () => {
+    const store = new FileStore(join(dir.path, 'racing'));
+    const keys = Array.from({ length: 400 }, (_, i) => `locks/claim-${String(i).padStart(4, '0')}.json`);
+    for (const k of keys) await writeObjectText(store, k, '{}');
+    const deleting = (async () => {
+      for (const k of keys) await store.delete(k);
+    })();
+    const listings: number[] = [];
+    while (listings.at(-1) !== 0) listings.push((await store.list('locks/')).length);
+    await deleting;
+    expect(listings.length).toBeGreaterThan(1);
+  });
+
   it('s3: a failed multipart upload is aborted, not left open', async () => {
     // s3rver implements neither AbortMultipartUpload nor ListMultipartUploads, so the commands sent are what we check.
     const store = openStore(s3.storeConfig('aborts')) as S3Store;
