@@ -65,5 +65,6 @@ ENV NODE_ENV=production \
 # `gushen-dr schedule` serves /healthz and /metrics here (schedules.listen; use 0.0.0.0:9464 in a container).
 EXPOSE 9464
 USER 10001:10001
-ENTRYPOINT ["node", "/app/bin/gushen-dr.js"]
+# The flags of bin/gushen-dr.js's first line: a 1 MiB young generation keeps a streaming backup's peak RSS ~45 MiB lower.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/bin/gushen-dr.js"]
 CMD ["--help"]

@@ -50,6 +50,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, createZstdCompress } from 'node:zlib';
+import { productionNodeFlags } from './production-node.js';
 
 const MiB = 1024 * 1024;
 const HERE = fileURLToPath(import.meta.url);
@@ -100,7 +101,7 @@ async function have(cmd: string): Promise<boolean> {
 /** Runs this file as a child in `--child` mode with the JSON request on stdin; its maxRSS is the peak RSS. */
 async function runChild(request: unknown, env: NodeJS.ProcessEnv): Promise<ChildResult & { wallSeconds: number }> {
   const t0 = process.hrtime.bigint();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', HERE, '--child'], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [...productionNodeFlags(), '--import', 'tsx', HERE, '--child'], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stdin!.end(JSON.stringify(request));
@@ -121,7 +122,7 @@ async function runBuiltCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ wa
     `import(${JSON.stringify(cli)}).then((m) => m.main([process.argv[0], 'gushen-dr', ...process.argv.slice(1)]));`,
   ].join('\n');
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['-e', code, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...productionNodeFlags(), '-e', code, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exit = await new Promise<number | null>((resolve) => child.on('close', resolve));

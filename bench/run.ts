@@ -10,7 +10,7 @@
  * (stream size per store, default 2048), --crypto-mib N (default 1024), --jobs N (pg_restore jobs, default 2),
  * --only crypto,store,postgres,redis, --out FILE (default docs/performance.md), --no-build (do not rebuild dist/).
  *
- * The stream-to-store target is measured here (--child-stream) with dump-like data, at 64 and 16 MiB S3 parts:
+ * The stream-to-store target is measured by bench/stream-child.mjs with dump-like data, at the default and 64 MiB S3 parts:
  * bench/store.ts's input compresses so well that an S3 upload of it is a single small part.
  *
  * Each benchmark runs in a child process of its own (bench/<name>.ts --json), and measures peak RSS in the
@@ -23,6 +23,7 @@ import { cpus, loadavg, totalmem, release, platform } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { productionNodeFlags } from './production-node.js';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -86,75 +87,43 @@ function parseArgs(argv: string[]): Options {
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 /**
- * The stream-to-store measurement with data that compresses like a database dump does (every MiB: half fresh
- * random bytes, half repetitive text; about 55 % stored), so that an S3 upload really is a multipart upload of
- * many parts and its buffering shows in the peak RSS. (bench/store.ts repeats one block, which zstd reduces to
- * well under one part.) Runs in a child of its own per store: `bench/run.ts --child-stream file|s3 --mib N [--part-mib P]`.
+ * The stream-to-store measurement with data that compresses like a database dump does, so that an S3 upload
+ * really is a multipart upload of many parts and its buffering shows in the peak RSS. (bench/store.ts repeats
+ * one block, which zstd reduces to well under one part.) The child (bench/stream-child.mjs) runs the built code
+ * with production's Node flags; the store (s3rver or a directory) is set up here, outside the measured process.
  */
-async function childStream(kind: 'file' | 's3', mib: number, partMiB: number): Promise<void> {
-  const { randomFillSync } = await import('node:crypto');
-  const { Readable } = await import('node:stream');
-  const { ArtifactWriter } = await import('../src/backup/artifact-writer.js');
-  const { FileStore } = await import('../src/store/file.js');
-  const { openStore } = await import('../src/store/open.js');
-  const { generateX25519Identity } = await import('../src/crypto/index.js');
-  const { startS3, useS3rverCredentials } = await import('../test/support/s3.js');
+async function runStream(kind: 'file' | 's3', mib: number, partMiB?: number): Promise<BenchRun> {
+  const name = `stream-${kind}${kind === 's3' ? `-${partMiB ?? 'default'}` : ''}`;
+  const t0 = Date.now();
+  const { startS3 } = await import('../test/support/s3.js');
   const { tempDir } = await import('../test/support/tmp.js');
-  const MiB = 1024 * 1024;
-  const text = Buffer.from('2026-11-24 09:30:00+08|600519.SH|B|100|1688.000000|filled|{"client":"web","strategy":7}\n'.repeat(8192)).subarray(0, MiB / 2);
-  let left = mib;
-  const input = new Readable({
-    read() {
-      if (left-- <= 0) return void this.push(null);
-      const b = Buffer.allocUnsafe(MiB);
-      randomFillSync(b, 0, MiB / 2);
-      text.copy(b, MiB / 2);
-      this.push(b);
-    },
-  });
+  const { generateX25519Identity } = await import('../src/crypto/index.js');
+  const { storeSchema } = await import('../src/config/schema.js');
   const dir = await tempDir('gushen-dr-bench-stream-');
   const s3 = kind === 's3' ? await startS3('gushen-dr-bench-stream') : undefined;
+  const defaults = storeSchema.parse({ url: 's3://x/' }).s3;
+  const parts = partMiB ?? defaults.partSizeMiB;
+  const store = s3
+    ? { ...s3.storeConfig('bench'), s3: { ...s3.storeConfig('bench').s3, partSizeMiB: parts, queueSize: defaults.queueSize } }
+    : { url: `file://${dir.path}` };
+  const flags = productionNodeFlags();
+  const args = [...flags, join(ROOT, 'bench', 'stream-child.mjs'), '--mib', String(mib), '--store', JSON.stringify(store), '--recipient', generateX25519Identity().recipient];
+  log(`${name} (node ${flags.join(' ')} bench/stream-child.mjs, ${mib} MiB${s3 ? `, ${parts} MiB parts` : ''}): starting`);
   try {
-    let store;
-    if (s3) {
-      useS3rverCredentials();
-      const cfg = s3.storeConfig('bench');
-      store = openStore({ ...cfg, s3: { ...cfg.s3, partSizeMiB: partMiB, queueSize: 2 } });
-    } else {
-      store = new FileStore(dir.path);
-    }
-    const writer = new ArtifactWriter(store, '20260101T000000Z-manual', [generateX25519Identity().recipient]);
-    const t0 = process.hrtime.bigint();
-    const a = await writer.write({ name: 'postgres/bench.dump', source: 'postgres', kind: 'pg_dump-custom', compression: 'zstd', compressionLevel: 3 }, input);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    process.stdout.write(
-      `${JSON.stringify({ kind, mib, partMiB: s3 ? partMiB : undefined, storedMiB: a.stored.size / MiB, mbps: (mib * MiB) / 1e6 / seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
-    );
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...s3?.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`exited with code ${code}`))));
+    });
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as Json;
+    return { name, args: args.slice(flags.length + 1, flags.length + 3), seconds: (Date.now() - t0) / 1000, result: { ...result, partMiB: s3 ? parts : undefined, nodeFlags: flags } };
+  } catch (err) {
+    return { name, args: [], seconds: (Date.now() - t0) / 1000, error: (err as Error).message };
   } finally {
     await s3?.stop();
     await dir.cleanup();
   }
-}
-
-/** Runs this file in --child-stream mode. */
-function runStream(kind: 'file' | 's3', mib: number, partMiB: number): Promise<BenchRun> {
-  const t0 = Date.now();
-  const args = ['--child-stream', kind, '--mib', String(mib), '--part-mib', String(partMiB)];
-  log(`stream (${args.join(' ')}): starting`);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', (code) => {
-      const seconds = (Date.now() - t0) / 1000;
-      try {
-        if (code !== 0) throw new Error(`exited with code ${code}`);
-        resolve({ name: `stream-${kind}${kind === 's3' ? `-${partMiB}` : ''}`, args, seconds, result: JSON.parse(out.trim().split('\n').at(-1)!) as Json });
-      } catch (err) {
-        resolve({ name: `stream-${kind}`, args, seconds, error: (err as Error).message });
-      }
-    });
-  });
 }
 
 /** Runs bench/<name>.ts --json … in a child; its last stdout line is the result. Its stderr streams through. */
@@ -226,7 +195,7 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
   for (const [name, label] of [
     ['stream-file', 'file://'],
     ['stream-s3-64', 's3:// (s3rver), 64 MiB parts, 2 in flight'],
-    ['stream-s3-16', 's3:// (s3rver), 16 MiB parts (the default), 2 in flight'],
+    ['stream-s3-default', 's3:// (s3rver), default parts and queue (store.s3.partSizeMiB 8, queueSize 2)'],
   ] as const) {
     const r = runs.get(name);
     if (!r) continue;
@@ -239,7 +208,9 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
       what: `${size(s.mib)} of dump-like data (half random) through the artifact writer (SHA-256, zstd, age) into ${label}: peak RSS`,
       measured: `${f1(s.peakRssMiB)} MiB (${Math.round(s.mbps)} MB/s, ${Math.round(s.storedMiB)} MiB stored)`,
       target: '≤ 150 MiB',
-      met: s.peakRssMiB <= 150,
+      // 64 MiB parts are a setting an operator may choose (memory = part size × (queueSize + 1)), not the default.
+      met: name === 'stream-s3-64' ? undefined : s.peakRssMiB <= 150,
+      note: name === 'stream-s3-64' ? 'not judged: a non-default setting, shown for its memory cost' : undefined,
     });
   }
   const store = runs.get('store')?.result;
@@ -269,7 +240,7 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
     add('PostgreSQL backup / `pg_dump -Fc | age | aws s3 cp -` (our backup process)', 'ratioBackupVsShellPipeline', '< 1.0', 1.0, true, `shell pipeline ${pg.shellPipelineSeconds} s`);
     add('PostgreSQL backup / shell pipeline: whole `gushen-dr backup`', 'ratioCliBackupVsShellPipeline', '< 1.0', 1.0, true);
     const rss = num(pg.oursBackupPeakRssMiB);
-    rows.push({ what: 'PostgreSQL backup peak RSS (backup function, S3, default 16 MiB parts)', measured: rss === undefined ? 'not measured' : `${f1(rss)} MiB`, target: '≤ 200 MiB', met: rss === undefined ? undefined : rss <= 200 });
+    rows.push({ what: 'PostgreSQL backup peak RSS (backup function, S3, default parts)', measured: rss === undefined ? 'not measured' : `${f1(rss)} MiB`, target: '≤ 200 MiB', met: rss === undefined ? undefined : rss <= 200 });
     const cliRss = num(pg.cliBackupPeakRssMiB);
     if (cliRss !== undefined) rows.push({ what: 'PostgreSQL backup peak RSS: whole `gushen-dr backup` (dist/cli.js)', measured: `${f1(cliRss)} MiB`, target: '≤ 200 MiB', met: cliRss <= 200 });
     add(`PostgreSQL restore / bare \`pg_restore -j ${o.jobs}\` (restore function, staged)`, 'ratioRestoreVsBareRestore', '≤ 1.15', 1.15, false, `ours ${pg.oursRestoreSeconds} s vs ${pg.bareRestoreSeconds} s`);
@@ -354,8 +325,9 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
   lines.push('- "Backup function" rows time the source alone (pg_dump → row counts in the snapshot → SHA-256 → zstd → age → S3) in a child process; "whole gushen-dr" rows time the built CLI end to end, which adds Node start-up, the lock (a one-second settle), reading every artifact back after writing it, and the manifest.');
   lines.push('- Peak RSS is the maxRSS of the process doing the work (the benchmark child or the CLI), including Node and tsx themselves.');
   lines.push('- s3rver (a local S3 implementation in Node) runs on the same two cores as the client, so S3 figures include its CPU use.');
-  lines.push('- An S3 upload holds its parts in memory (lib-storage: the parts in flight plus the one being filled), so its peak RSS grows with store.s3.partSizeMiB × queueSize; the dump-like stream rows show it at 64 and 16 MiB parts. The Node process with tsx and the AWS SDK loaded starts at about 95 MiB before any data moves.');
-  lines.push('- bench/store.ts streams one repeated 1 MiB block, which zstd compresses more than 100-fold, so little reaches the store; its rows are kept for comparison and not judged. The dump-like stream (bench/run.ts --child-stream) is the measurement for the target.');
+  lines.push('- An S3 upload holds queueSize + 1 part buffers (the parts in flight and the one being filled), allocated once and reused (src/store/s3-upload.ts), so its peak RSS grows with store.s3.partSizeMiB × (queueSize + 1); the dump-like stream rows show it at the default 8 MiB and at 64 MiB parts.');
+  lines.push('- The stream rows run the built code (dist/) in plain Node with the flags production uses (bin/gushen-dr.js\'s first line and the Dockerfile\'s ENTRYPOINT: `--max-semi-space-size=1`). A 1 MiB young generation makes V8 collect the short-lived Buffer wrappers of a stream sooner, so the memory behind them is given back sooner: it measured 40-50 MiB less peak RSS than the default, at the same throughput. The benchmark children that still run TypeScript through tsx carry about 16 MiB for it.');
+  lines.push('- bench/store.ts streams one repeated 1 MiB block, which zstd compresses more than 100-fold, so little reaches the store; its rows are kept for comparison and not judged. The dump-like stream (bench/stream-child.mjs) is the measurement for the target.');
   lines.push('- A `gushen-dr restore` of several parts (or of one dump streamed with one job) reads and verifies those artifacts once before restoring anything, so that a tampered artifact restores nothing; that read is included in the whole-CLI restore rows.');
   for (const r of runs.values()) if (r.error) lines.push(`- ${r.name}: failed (${cell(r.error)}); its rows say "not measured".`);
   lines.push('');
@@ -401,9 +373,9 @@ async function main(): Promise<void> {
   if (o.only.has('crypto')) runs.set('crypto', await runBench('crypto', ['--mib', String(o.cryptoMiB)]));
   if (o.only.has('store')) {
     runs.set('store', await runBench('store', ['--mib', String(o.storeMiB)]));
-    for (const [kind, part] of [['file', 64], ['s3', 64], ['s3', 16]] as const) {
+    for (const [kind, part] of [['file'], ['s3', 64], ['s3']] as const) {
       const r = await runStream(kind, o.storeMiB, part);
-      runs.set(kind === 'file' ? 'stream-file' : `stream-s3-${part}`, r);
+      runs.set(r.name, r);
     }
   }
   if (o.only.has('postgres')) runs.set('postgres', await runBench('postgres', ['--mib', String(o.pgMiB), '--jobs', String(o.jobs)]));
@@ -416,15 +388,7 @@ async function main(): Promise<void> {
   if ([...runs.values()].some((r) => r.error)) process.exitCode = 1;
 }
 
-const childKind = process.argv.indexOf('--child-stream');
-const entry =
-  childKind >= 0
-    ? () => {
-        const arg = (n: string, d: number) => (process.argv.includes(n) ? Number(process.argv[process.argv.indexOf(n) + 1]) : d);
-        return childStream(process.argv[childKind + 1] as 'file' | 's3', arg('--mib', 2048), arg('--part-mib', 64));
-      }
-    : main;
-entry().catch((err: unknown) => {
+main().catch((err: unknown) => {
   process.stderr.write(`bench/run.ts: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

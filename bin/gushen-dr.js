@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // Runs the built CLI (npm run build). Kept in JS so `npx gushen-dr` works without a TypeScript loader.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {

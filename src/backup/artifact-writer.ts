@@ -16,6 +16,8 @@ export interface ArtifactSpec {
   kind: Artifact['kind'];
   compression: Compression;
   compressionLevel?: number;
+  /** An upper estimate of the plaintext size, when the source knows one: sizes the S3 upload's parts. */
+  expectedSize?: number;
 }
 
 export type WrittenArtifact = Omit<Artifact, 'facts'>;
@@ -54,7 +56,7 @@ export class ArtifactWriter {
         pipeline(body, plain, compressor(spec.compression, spec.compressionLevel), createEncryptStream(this.recipients), stored, out, {
           signal,
         }),
-        this.store.put(key, out, { signal, retain: true }),
+        this.store.put(key, out, { signal, retain: true, sizeHint: spec.expectedSize }),
       ]);
     } catch (err) {
       out.destroy();

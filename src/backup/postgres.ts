@@ -180,7 +180,8 @@ async function backupDatabase(
     let written;
     try {
       written = await ctx.writer.write(
-        { name, source: 'postgres', kind: 'pg_dump-custom', compression: cfg.compression, compressionLevel: cfg.compressionLevel },
+        // A dump leaves out indexes and free space, so the database's size bounds it from above.
+        { name, source: 'postgres', kind: 'pg_dump-custom', compression: cfg.compression, compressionLevel: cfg.compressionLevel, expectedSize: databaseSizeBytes },
         output,
         ctx.signal,
       );

@@ -128,7 +128,8 @@ export const backupRedis: BackupSource = async (ctx) => {
       source.pipe(v);
       try {
         written = await ctx.writer.write(
-          { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel },
+          // An RDB is smaller than the memory its data uses; twice that is a safe upper estimate for sizing parts.
+          { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel, expectedSize: 2 * Number(memory.get('used_memory') ?? 0) || undefined },
           v,
           ctx.signal,
         );

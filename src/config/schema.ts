@@ -22,9 +22,10 @@ export const storeSchema = z.strictObject({
       region: z.string().default('us-east-1'),
       forcePathStyle: z.boolean().default(false),
       checksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
-      // 16 MiB parts cap an object at 156 GiB (10,000 parts); 64 MiB parts measured ~110-160 MiB more peak RSS
-      // per upload (docs/performance.md). Raise it only for artifacts beyond that size.
-      partSizeMiB: z.number().int().min(5).max(5120).default(16),
+      // An upload holds (queueSize + 1) parts in memory. 8 MiB (the AWS CLI's default) keeps a backup under
+      // 150 MiB peak RSS (docs/performance.md); a source that knows its size up front (a database) gets larger
+      // parts automatically when 8 MiB parts would not fit S3's 10,000-part limit.
+      partSizeMiB: z.number().int().min(5).max(5120).default(8),
       queueSize: z.number().int().min(1).max(16).default(2),
       maxAttempts: z.number().int().min(1).max(20).default(6),
       /** A request whose connection moves no bytes for this long fails (and is retried): a dead or stalled endpoint never hangs a run. Default 120. */

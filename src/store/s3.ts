@@ -6,8 +6,8 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { partSizeFor, uploadStream } from './s3-upload.js';
 import { ObjectLockedError, ObjectNotFoundError, type ObjectInfo, type ObjectStore, type PutOptions } from './types.js';
 import { assertKey } from './file.js';
 import type { StoreConfig } from '../config/schema.js';
@@ -19,6 +19,7 @@ export class S3Store implements ObjectStore {
   readonly description: string;
   private readonly client: S3Client;
   private readonly prefix: string;
+  private readonly checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
 
   constructor(
     readonly bucket: string,
@@ -30,6 +31,7 @@ export class S3Store implements ObjectStore {
     this.description = `s3://${bucket}/${this.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
     const idleMs = (opts.timeoutSeconds ?? 120) * 1000;
     const checksum = opts.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+    this.checksums = checksum;
     const config: S3ClientConfig = {
       region: opts.region,
       endpoint: opts.endpoint,
@@ -52,54 +54,18 @@ export class S3Store implements ObjectStore {
   }
 
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<{ size: number }> {
-    let size = 0;
-    const counted = body.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      }),
-    );
-    let sourceError: unknown;
-    body.once('error', (err) => {
-      sourceError = err;
-      counted.destroy(err);
-    });
     const lock = opts.retain ? this.opts.objectLock : undefined;
-    const upload = new Upload({
+    return uploadStream(body, {
       client: this.client,
-      partSize: this.opts.partSizeMiB * 1024 * 1024,
+      bucket: this.bucket,
+      key: this.k(key),
+      partSize: partSizeFor(this.opts.partSizeMiB, opts.sizeHint),
       queueSize: this.opts.queueSize,
-      leavePartsOnError: false,
-      params: {
-        Bucket: this.bucket,
-        Key: this.k(key),
-        Body: counted,
-        ...(lock ? { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: new Date(Date.now() + lock.days * 86_400_000) } : {}),
-      },
+      checksums: this.checksums,
+      params: lock ? { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: new Date(Date.now() + lock.days * 86_400_000) } : undefined,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
     });
-    upload.on('httpUploadProgress', (p) => {
-      if (p.loaded !== undefined) opts.onProgress?.(p.loaded);
-    });
-    const onAbort = () => void upload.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await upload.done();
-      return { size };
-    } catch (err) {
-      // lib-storage has sent AbortMultipartUpload (leavePartsOnError: false). When that fails too, its error
-      // replaces the original one: report the source's failure first, the abort failure as its cause.
-      counted.destroy();
-      if (sourceError && sourceError !== err) {
-        const e = sourceError instanceof Error ? sourceError : new Error(String(sourceError));
-        if (e.cause === undefined) e.cause = err;
-        throw e;
-      }
-      throw err;
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
   }
 
   async get(key: string): Promise<Readable> {

@@ -16,6 +16,11 @@ export interface PutOptions {
    * so they can always be deleted.
    */
   retain?: boolean;
+  /**
+   * An upper estimate of the stream's size, when the source knows one (a database's size). S3 raises the part
+   * size for it so that the upload fits S3's 10,000 parts; the file store ignores it.
+   */
+  sizeHint?: number;
 }
 
 /**

@@ -183,7 +183,7 @@ describe('S3 faults', () => {
     expect(m).toBeUndefined();
     expect(errorMessage(err)).toMatch(/ECONNREFUSED|ECONNRESET|socket hang up|connect|timeout/i);
     const id = (await cap.waitFor(/backup started/)).backup as string;
-    // lib-storage sent AbortMultipartUpload for the failed upload (the server was gone, so it could not succeed).
+    // The uploader sent AbortMultipartUpload for the failed upload (the server was gone, so it could not succeed).
     const abort = http.requests.filter((r) => r.op === 'AbortMultipartUpload' && r.key.includes(`${id}/postgres/gushen.dump`));
     expect(abort.length).toBeGreaterThan(0);
     expect(cap.lines.some((l) => l.msg === 'postgres database backup failed')).toBe(true);

@@ -13,6 +13,7 @@ import { drillMetrics, type DrillReport } from '../../src/drill/report.js';
 import type { Manifest } from '../../src/format/manifest.js';
 import { backupMetrics } from '../../src/observe/metrics.js';
 import { nextMatches, parseCron, wallClock } from '../../src/schedule/cron.js';
+import { productionNodeFlags } from '../../bench/production-node.js';
 import { REPO_ROOT } from '../support/cli-process.js';
 import { startKubeEmulator, type KubeEmulator } from '../support/kube-emulator/index.js';
 import { tempDir } from '../support/tmp.js';
@@ -804,7 +805,7 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/ARG PG_MAJOR=\d+/);
     expect(text).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
     for (const tool of ['redis-server', 'redis-check-rdb', 'age', 'zstd', 'tar']) expect(text).toMatch(new RegExp(`\\b${tool}\\b`));
-    const entry = /ENTRYPOINT \["node", "\/app\/(bin\/gushen-dr\.js)"\]/.exec(text);
+    const entry = /ENTRYPOINT \["node", (?:"--[^"]+", )*"\/app\/(bin\/gushen-dr\.js)"\]/.exec(text);
     expect(entry).not.toBeNull();
     expect(pkg.bin['gushen-dr']).toBe(entry![1]);
     expect(readFileSync(join(REPO_ROOT, entry![1]), 'utf8')).toContain('../dist/cli.js');
@@ -827,5 +828,16 @@ describe('Dockerfile', () => {
       expect(podSpec(cj).securityContext.runAsUser).toBe(user);
       expect(podSpec(cj).securityContext.runAsGroup).toBe(user);
     }
+  });
+});
+
+describe('Dockerfile and bin/gushen-dr.js', () => {
+  it('the image runs node with the same flags as bin/gushen-dr.js, which the benchmarks measure with', () => {
+    const shebang = readFileSync(join(REPO_ROOT, 'bin', 'gushen-dr.js'), 'utf8').split('\n')[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${productionNodeFlags().join(' ')}`);
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
+    expect(entry, 'Dockerfile has an exec-form ENTRYPOINT').not.toBeNull();
+    expect(JSON.parse(entry![1])).toEqual(['node', ...productionNodeFlags(), '/app/bin/gushen-dr.js']);
+    expect(productionNodeFlags()).toContain('--max-semi-space-size=1');
   });
 });

@@ -161,6 +161,46 @@ describe('object stores', () => {
     expect(await store.head('backups/z/partial.age')).toBeUndefined();
   });
 
+  it('s3: parts are cut at the part size whatever the chunking; short and empty streams are one PutObject', async () => {
+    const store = openStore(s3.storeConfig('parts')) as S3Store; // 5 MiB parts
+    const sent: Array<{ name: string; length?: number }> = [];
+    (store as unknown as { client: S3Client }).client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const body = (args.input as { Body?: unknown }).Body;
+        sent.push({ name: String(context.commandName), length: Buffer.isBuffer(body) ? body.length : undefined });
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordParts' },
+    );
+    /** `total` bytes in odd-sized chunks that straddle part boundaries. */
+    const odd = (total: number) => {
+      const data = randomBytes(total);
+      const chunks: Buffer[] = [];
+      for (let o = 0, i = 0; o < total; i++) chunks.push(data.subarray(o, (o += 777_777 + (i % 3) * 100_003)));
+      return { data, stream: Readable.from(chunks) };
+    };
+    const cases = [
+      { key: 'p/three-and-a-bit', size: 3 * 5 * MiB + 12_345, parts: [5 * MiB, 5 * MiB, 5 * MiB, 12_345] },
+      { key: 'p/exactly-two', size: 2 * 5 * MiB, parts: [5 * MiB, 5 * MiB] },
+      { key: 'p/short', size: 1000, put: 1000 },
+      { key: 'p/empty', size: 0, put: 0 },
+    ];
+    for (const c of cases) {
+      sent.length = 0;
+      const { data, stream } = odd(c.size);
+      expect(await store.put(c.key, stream)).toEqual({ size: c.size });
+      const upload = [...sent];
+      expect(await sha(await store.get(c.key))).toBe(createHash('sha256').update(data).digest('hex'));
+      if (c.put !== undefined) {
+        expect(upload.map((s) => s.name)).toEqual(['PutObjectCommand']);
+        expect(upload[0].length).toBe(c.put);
+      } else {
+        expect(upload.filter((s) => s.name === 'UploadPartCommand').map((s) => s.length)).toEqual(c.parts);
+        expect(upload.at(-1)?.name).toBe('CompleteMultipartUploadCommand');
+      }
+    }
+  });
+
   it('s3: lists past one page (s3rver pages at 1000 keys)', async () => {
     const store = openStore(s3.storeConfig('many'));
     const keys = Array.from({ length: 1005 }, (_, i) => `k/${String(i).padStart(5, '0')}`);

@@ -35,7 +35,7 @@ describe('config', () => {
   it('parses a minimal config and fills defaults', () => {
     const c = parseConfig(base(), {}, 'cfg');
     expect(c.retention).toEqual({ nightly: 14, monthly: 12, manual: 10, incompleteAfterHours: 24 });
-    expect(c.store.s3.partSizeMiB).toBe(16);
+    expect(c.store.s3.partSizeMiB).toBe(8);
     expect(c.sources.postgres?.globals).toBe(true);
     expect(c.drill.namespacePrefix).toBe('dr-drill-');
   });
