@@ -10,6 +10,7 @@ import type { ObjectStore } from '../store/types.js';
 import { HashTap } from '../util/hash-tap.js';
 import { decompressor } from '../util/compression.js';
 import { errorMessage, OperationError } from '../util/errors.js';
+import { Coalesce } from '../util/coalesce.js';
 
 function fail(a: Artifact, err: unknown): OperationError {
   const msg = errorMessage(err);
@@ -41,6 +42,7 @@ export async function openArtifact(store: ObjectStore, a: Artifact, identities: 
     src,
     new HashTap({ ...a.stored, what: 'stored object' }),
     createDecryptStream(identities),
+    new Coalesce(),
     decompressor(a.compression),
     new HashTap({ size: a.size, sha256: a.sha256, what: 'plaintext' }),
     out,
