@@ -269,11 +269,15 @@ async function runPgRestore(
   jobs: number,
 ): Promise<void> {
   if (jobs > 1) {
+    const t0 = Date.now();
     const staged = await stageArtifact(ctx.store, artifact, ctx.identities, ctx.scratchDir ?? ctx.config.scratchDir ?? tmpdir());
+    ctx.log.debug({ artifact: artifact.name, bytes: artifact.size, seconds: (Date.now() - t0) / 1000 }, 'postgres: dump staged and verified');
     try {
+      const t1 = Date.now();
       const { done } = spawnPgTool(tool, [...args, `--jobs=${jobs}`, staged.path], conn, { stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal });
       const why = restoreFailure(await done);
       if (why) throw new OperationError(`${artifact.name}: ${why}`);
+      ctx.log.debug({ artifact: artifact.name, jobs, seconds: (Date.now() - t1) / 1000 }, 'postgres: pg_restore finished');
     } finally {
       await staged.remove();
     }
