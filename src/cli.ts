@@ -88,6 +88,7 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--dry-run', 'print the Kubernetes plan and change nothing')
     .option('--existing <policy>', 'existing Kubernetes objects: skip or update', 'skip')
     .option('--keep-node-ports', 'keep Service nodePorts')
+    .option('--keep-namespace-dns', 'with --to-namespace: leave <svc>.<backed-up namespace>.svc names pointing at the original')
     .option('--resource <ref>', 'restore one Kubernetes object, e.g. deployments.apps/ai-qtrd-web')
     .option('--no-wait', 'do not wait for Deployments/StatefulSets to become ready')
     .action((ref: string, o: Record<string, any>) =>

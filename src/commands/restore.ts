@@ -25,6 +25,7 @@ export interface RestoreFlags {
   dryRun?: boolean;
   existing?: 'skip' | 'update';
   keepNodePorts?: boolean;
+  keepNamespaceDns?: boolean;
   resource?: string;
   wait?: boolean;
 }
@@ -56,7 +57,7 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
       signal,
       postgres: { pgUrl: f.pgUrl, database: f.database, sourceDatabase: f.sourceDatabase, jobs: f.jobs, force: f.force, withGlobals: f.withGlobals },
       redis: { redisUrl: f.redisUrl, dataDir: f.redisDataDir, force: f.force, fenceReplicas: f.fenceReplicas, redisServerBin: f.redisServerBin },
-      kube: { toNamespace: f.toNamespace, dryRun: f.dryRun, existing: f.existing, keepNodePorts: f.keepNodePorts, include, waitForReady: f.wait !== false },
+      kube: { toNamespace: f.toNamespace, dryRun: f.dryRun, existing: f.existing, keepNodePorts: f.keepNodePorts, keepNamespaceDns: f.keepNamespaceDns, include, waitForReady: f.wait !== false },
     }),
   );
   if (env.output === 'json') printJson(report);

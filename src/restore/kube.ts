@@ -35,6 +35,8 @@ export interface KubeRestoreOptions {
   existing?: 'skip' | 'update';
   /** Keep Services' node ports instead of letting the cluster allocate new ones. */
   keepNodePorts?: boolean;
+  /** With toNamespace: leave `<service>.<backed-up namespace>.svc` DNS names as they are (they are rewritten by default). */
+  keepNamespaceDns?: boolean;
   /** Value of the `gushen-dr.io/restore` label; default `restore-<UTC timestamp>`. */
   restoreId?: string;
   /** Restore only the objects this accepts (it gets the object as backed up, and its archive entry). */
@@ -166,6 +168,7 @@ export interface PlanOptions {
   backupId: string;
   restoreId: string;
   keepNodePorts: boolean;
+  keepNamespaceDns?: boolean;
   createNamespace: boolean;
   namespaceLabels?: Record<string, string>;
   include?: KubeRestoreOptions['include'];
@@ -184,6 +187,7 @@ export function planKubeRestore(index: KubeArchiveIndex, objects: readonly any[]
     backupId: opts.backupId,
     restoreId: opts.restoreId,
     keepNodePorts: opts.keepNodePorts,
+    keepNamespaceDns: opts.keepNamespaceDns,
   };
   const services = index.entries.map((e, i) => (e.resource === 'services' && e.group === '' ? objects[i] : undefined)).filter(Boolean);
   const skipCtx = { selectorServices: selectorServiceNames(services) };
@@ -281,6 +285,7 @@ export async function restoreKube(ctx: RestoreContext, opts: KubeRestoreOptions)
     backupId: ctx.manifest.id,
     restoreId,
     keepNodePorts: opts.keepNodePorts === true,
+    keepNamespaceDns: opts.keepNamespaceDns === true,
     createNamespace: opts.createNamespace !== false,
     namespaceLabels: opts.namespaceLabels,
     include: opts.include,

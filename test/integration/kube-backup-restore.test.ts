@@ -264,6 +264,14 @@ describe('Kubernetes backup and restore against the API emulator', () => {
           expect(got.spec.resources).toEqual(orig.spec.resources);
           expect(got.spec.storageClassName).toBe(orig.spec.storageClassName);
           break;
+        case 'ConfigMap':
+          // In-namespace DNS names point at the copy; names in other namespaces stay.
+          if (e.name === 'ai-qtrd-config') {
+            expect(got.data.REDIS_HOST).toBe(`redis-service.${RESTORED}.svc.cluster.local`);
+            expect(got.data.API_BASE_URL).toBe(`http://ai-qtrd-api.${RESTORED}.svc.cluster.local:8000`);
+          }
+          expect(b).toEqual(JSON.parse(JSON.stringify(a).replaceAll(`.${SRC}.svc`, `.${RESTORED}.svc`)));
+          break;
         case 'RoleBinding':
           expect(got.subjects).toEqual(orig.subjects.map((s: any) => (s.namespace === SRC ? { ...s, namespace: RESTORED } : s)));
           expect(got.roleRef).toEqual(orig.roleRef);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { collectProductionHosts, drillActions, type DrillContext } from '../../src/drill/actions/index.js';
 import { productionHostsAction } from '../../src/drill/actions/production-hosts.js';
-import { namespaceDnsAction } from '../../src/drill/actions/namespace-dns.js';
 import { certificateAction, routingAction } from '../../src/drill/actions/routing.js';
 import { envAction, freshVolumeAction, noAutoscalerAction, oneReplicaAction, secretDataAction } from '../../src/drill/actions/workloads.js';
 
@@ -41,16 +40,6 @@ describe('drill transforms', () => {
     const secret = a.transform({ kind: 'Secret', metadata: { name: 's' }, data: { URL: Buffer.from('https://gushen.lurus.cn').toString('base64') } }, tctx);
     expect(Buffer.from(secret.data.URL, 'base64').toString()).toBe('https://gushen-lurus-cn.drill.internal');
     expect(JSON.stringify(a.transform(structuredClone(ingressRoute), tctx))).not.toContain('gushen.lurus.cn');
-  });
-
-  it('drill-namespace-dns points in-cluster DNS names at the drill namespace', () => {
-    const cm = namespaceDnsAction.transform(
-      { kind: 'ConfigMap', metadata: { name: 'c', namespace: 'ai-qtrd' }, data: { REDIS_HOST: 'redis-service.ai-qtrd.svc.cluster.local', API: 'http://ai-qtrd-api.ai-qtrd.svc:8000', OTHER: 'x.ai-qtrd-other.svc' } },
-      tctx,
-    );
-    expect(cm.data).toEqual({ REDIS_HOST: 'redis-service.dr-drill-x.svc.cluster.local', API: 'http://ai-qtrd-api.dr-drill-x.svc:8000', OTHER: 'x.ai-qtrd-other.svc' });
-    const s = namespaceDnsAction.transform({ kind: 'Secret', metadata: { name: 's' }, data: { U: Buffer.from('redis://:p@redis-0.redis-headless.ai-qtrd.svc.cluster.local:6379').toString('base64') } }, tctx);
-    expect(Buffer.from(s.data.U, 'base64').toString()).toBe('redis://:p@redis-0.redis-headless.dr-drill-x.svc.cluster.local:6379');
   });
 
   it('drill-routing drops routes without a drill domain, and strips ACME hooks with one', () => {
@@ -105,7 +94,6 @@ describe('drill transforms', () => {
       'drill-no-certificates',
       'drill-routing',
       'drill-production-hosts',
-      'drill-namespace-dns',
       'drill-one-replica',
       'drill-no-autoscalers',
       'drill-env',

@@ -3,6 +3,7 @@ import { commonMetadataAction } from './common-metadata.js';
 import { ingressRouteAction } from './ingress-route.js';
 import { jobAction } from './job.js';
 import { namespaceAction } from './namespace.js';
+import { namespaceDnsAction } from './namespace-dns.js';
 import { persistentVolumeClaimAction } from './persistent-volume-claim.js';
 import { persistentVolumeAction } from './persistent-volume.js';
 import { podAction } from './pod.js';
@@ -14,7 +15,7 @@ import type { ResourceRef, RestoreAction, TransformContext } from './types.js';
 export type { ResourceRef, RestoreAction, TransformContext } from './types.js';
 export { RESTORE_LABEL_BACKUP, RESTORE_LABEL_RESTORE } from './common-metadata.js';
 
-/** The built-in actions, in the order they run: metadata first, then the one for the object's kind. */
+/** The built-in actions, in the order they run: metadata first, then the one for the object's kind, then DNS names. */
 export const RESTORE_ACTIONS: readonly RestoreAction[] = [
   commonMetadataAction,
   namespaceAction,
@@ -27,6 +28,7 @@ export const RESTORE_ACTIONS: readonly RestoreAction[] = [
   clusterRoleBindingAction,
   serviceAccountAction,
   ingressRouteAction,
+  namespaceDnsAction,
 ];
 
 export function actionsFor(ref: ResourceRef, actions: readonly RestoreAction[] = RESTORE_ACTIONS): RestoreAction[] {

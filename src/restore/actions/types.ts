@@ -8,6 +8,8 @@ export interface TransformContext {
   restoreId: string;
   /** Keep Services' nodePorts (and healthCheckNodePort) instead of letting the cluster allocate new ones. */
   keepNodePorts: boolean;
+  /** Mapping to another namespace: leave `<service>.<source namespace>.svc` names pointing at the source. */
+  keepNamespaceDns?: boolean;
 }
 
 /** Which objects an action handles: the group and resource of the archive entry, and the object's kind. */

@@ -1,15 +1,17 @@
-import type { RestoreAction, TransformContext } from './types.js';
+import { isMapping, type RestoreAction, type TransformContext } from './types.js';
 
 /**
- * In-cluster DNS names that carry the production namespace (`redis-service.ai-qtrd.svc.cluster.local`,
- * `ai-qtrd-api.ai-qtrd.svc:8000`) would make the drill's apps talk to production: point them at the drill
- * namespace, in every string of every object (ConfigMap values, env, args; Secret data decoded and re-encoded).
+ * Restoring into another namespace: in-cluster DNS names that carry the source namespace
+ * (`redis-service.ai-qtrd.svc.cluster.local`, `ai-qtrd-api.ai-qtrd.svc:8000`) would make the copy's apps talk
+ * to the original (a drill's or a copy's writes landing in production's Redis). They are pointed at the target
+ * namespace, in every string of every object (ConfigMap values, env, args; Secret data decoded and re-encoded),
+ * unless the restore keeps them (`--keep-namespace-dns`). Names of other namespaces are left alone.
  */
 export const namespaceDnsAction: RestoreAction = {
-  name: 'drill-namespace-dns',
+  name: 'namespace-dns',
   appliesTo: () => true,
   transform(obj: any, ctx: TransformContext) {
-    if (ctx.sourceNamespace === ctx.targetNamespace) return obj;
+    if (!isMapping(ctx) || ctx.keepNamespaceDns) return obj;
     const re = new RegExp(`(\\b[a-z0-9]([-a-z0-9]*[a-z0-9])?)\\.${ctx.sourceNamespace.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.svc\\b`, 'g');
     const rewrite = (s: string) => s.replace(re, `$1.${ctx.targetNamespace}.svc`);
     const walk = (v: unknown): unknown => {
