@@ -2,8 +2,11 @@ import { constants, createGunzip, createGzip, createZstdCompress, createZstdDeco
 import { PassThrough, type Transform } from 'node:stream';
 import type { Compression } from '../format/layout.js';
 
-/** zlib's 16 KiB default output chunk costs one thread-pool round trip per 16 KiB; 256 KiB measured ~20 % faster. */
-const CHUNK = 256 * 1024;
+/**
+ * zlib's 16 KiB default output chunk costs one thread-pool round trip per 16 KiB: 64 KiB made a pg_dump stream
+ * through the artifact writer ~15 % faster. 256 KiB was a little faster still but cost ~10 MiB more peak RSS.
+ */
+const CHUNK = 64 * 1024;
 
 export function compressor(kind: Compression, level = 3): Transform {
   switch (kind) {
