@@ -52,13 +52,21 @@ export interface PruneResult {
   deleted: string[];
   locked: Array<{ id: string; key: string; until?: string }>;
   errors: Array<{ id: string; error: string }>;
+  /** Temp files of interrupted writes removed from a file:// store. */
+  abandoned?: { files: number; bytes: number };
 }
 
 export async function prune(opts: { store: ObjectStore; config: Config; log: Logger; dryRun?: boolean; now?: Date }): Promise<PruneResult> {
   const { store, log } = opts;
-  const decisions = planPrune(await listBackups(store), opts.config.retention, opts.now ?? new Date());
+  const now = opts.now ?? new Date();
+  const decisions = planPrune(await listBackups(store), opts.config.retention, now);
   const result: PruneResult = { decisions, deleted: [], locked: [], errors: [] };
   if (opts.dryRun) return result;
+  if (store.sweepAbandoned) {
+    // Same age as an incomplete backup's: a run that old is not writing any more.
+    result.abandoned = await store.sweepAbandoned(new Date(now.getTime() - opts.config.retention.incompleteAfterHours * 3_600_000));
+    if (result.abandoned.files > 0) log.info(result.abandoned, 'removed temp files of interrupted writes');
+  }
   for (const d of decisions.filter((x) => x.action === 'delete')) {
     try {
       // The manifest goes first, so a half-deleted backup never looks complete.

@@ -96,6 +96,7 @@ export async function pruneCommand(env: Env, opts: { dryRun?: boolean }): Promis
     out(table(['ID', 'STATUS', 'ACTION', 'REASON'], r.decisions.map((d) => [d.id, d.status, opts.dryRun && d.action === 'delete' ? 'would delete' : d.action, d.reason])));
     for (const l of r.locked) out(`locked: ${l.key}${l.until ? ` until ${l.until}` : ''} (S3 Object Lock) — skipped`);
     for (const e of r.errors) out(`ERROR ${e.id}: ${e.error}`);
+    if (r.abandoned?.files) out(`removed ${r.abandoned.files} temp files of interrupted writes (${r.abandoned.bytes} bytes)`);
   }
   return r.errors.length > 0 ? 1 : 0;
 }

@@ -98,6 +98,26 @@ export class FileStore implements ObjectStore {
     }
   }
 
+  async sweepAbandoned(before: Date): Promise<{ files: number; bytes: number }> {
+    const dir = join(this.root, TMP_DIR);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return { files: 0, bytes: 0 };
+    }
+    let files = 0;
+    let bytes = 0;
+    for (const n of names) {
+      const s = await statIfPresent(join(dir, n));
+      if (!s?.isFile() || s.mtime >= before) continue;
+      await rm(join(dir, n), { force: true });
+      files++;
+      bytes += s.size;
+    }
+    return { files, bytes };
+  }
+
   async delete(key: string): Promise<void> {
     try {
       await unlink(this.path(key));

@@ -38,6 +38,12 @@ export interface ObjectStore {
   list(prefix: string): Promise<ObjectInfo[]>;
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Removes what writes interrupted by a crash or kill -9 left behind (a write in progress keeps touching its
+   * temp file, so anything untouched since `before` is abandoned). Returns the bytes freed. The file store's
+   * `.tmp/` parts; S3's incomplete multipart uploads are the bucket lifecycle rule's job (docs/format.md).
+   */
+  sweepAbandoned?(before: Date): Promise<{ files: number; bytes: number }>;
   close?(): Promise<void>;
 }
 

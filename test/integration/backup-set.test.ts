@@ -175,8 +175,14 @@ describe('backup sets end to end', () => {
     expect(next.code).toBe(0);
     expect(next.stderr).toMatch(/taking over a stale backup lock: process \d+ on this host is gone/);
     expect((await resolveBackup(store, 'latest')).id).toBe(next.stdout.trim().split('\n').at(-1));
+    // The killed run's half-written temp files: kept while they could belong to a running write, swept later.
+    const leftBehind = await readdir(join(storeDir, '.tmp'));
+    expect((await prune({ store, config: p.config(), log: silentLogger })).abandoned).toEqual({ files: 0, bytes: 0 });
+    expect(await readdir(join(storeDir, '.tmp'))).toEqual(leftBehind);
     const r = await prune({ store, config: p.config(), log: silentLogger, now: new Date(Date.now() + 2 * 86_400_000) });
     expect(r.deleted).toContain(killed.id);
     expect(await store.list(`backups/${killed.id}/`)).toEqual([]);
+    expect(r.abandoned?.files).toBe(leftBehind.length);
+    expect(await readdir(join(storeDir, '.tmp'))).toEqual([]);
   });
 });
