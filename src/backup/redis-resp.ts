@@ -88,6 +88,8 @@ export interface RespEndpoint {
   username?: string;
   password?: string;
   db?: number;
+  /** Fail (and close) when the server sends nothing for this long while replies are owed. */
+  replyTimeoutMs?: number;
 }
 
 interface Pending {
@@ -105,10 +107,18 @@ export class RespConnection {
   private readonly queue: Pending[] = [];
   private failed: Error | undefined;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(private readonly socket: Socket, replyTimeoutMs?: number) {
     socket.on('data', (c: Buffer) => this.onData(c));
     socket.on('error', (e) => this.fail(e));
     socket.on('close', () => this.fail(new Error('connection closed')));
+    if (replyTimeoutMs) {
+      // Idle with nothing owed is fine; silence while replies are owed is a stalled server.
+      socket.setTimeout(replyTimeoutMs, () => {
+        if (this.queue.length === 0) return;
+        this.fail(new Error(`timed out: no reply for ${replyTimeoutMs / 1000} s`));
+        socket.destroy();
+      });
+    }
   }
 
   static async connect(ep: RespEndpoint, timeoutMs = 10_000): Promise<RespConnection> {
@@ -132,7 +142,7 @@ export class RespConnection {
         reject(e);
       });
     });
-    const conn = new RespConnection(socket);
+    const conn = new RespConnection(socket, ep.replyTimeoutMs);
     const setup: Array<Array<string | Buffer>> = [];
     if (ep.password !== undefined) setup.push(ep.username ? ['AUTH', ep.username, ep.password] : ['AUTH', ep.password]);
     if (ep.db) setup.push(['SELECT', String(ep.db)]);

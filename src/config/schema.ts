@@ -75,7 +75,7 @@ export const redisSourceSchema = z.strictObject({
   container: z.string().default('redis'),
   bgsaveTimeoutSeconds: positiveInt.default(600),
   compressionLevel: z.number().int().min(1).max(19).default(3),
-  /** Connecting and each command (a server that stops answering, e.g. while BGSAVE is polled, fails the backup instead of hanging it). Default 60. */
+  /** Connecting and each command (a server that stops answering, e.g. while BGSAVE is polled or during an online restore, fails the run instead of hanging it). Default 60. */
   timeoutSeconds: positiveInt.optional(),
 });
 

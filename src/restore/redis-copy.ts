@@ -20,6 +20,8 @@ export interface CopyOptions {
   absoluteTtl: boolean;
   log: Logger;
   signal?: AbortSignal;
+  /** A target that owes replies and sends nothing for this long fails the copy. */
+  timeoutMs?: number;
 }
 
 export interface CopyResult {
@@ -55,7 +57,10 @@ export async function copyKeys(source: { socketPath: string }, target: RedisEndp
     const src = await open({ path: source.socketPath, db }, 'the throwaway redis-server');
     let dst: RespConnection;
     try {
-      dst = await open({ host: target.host, port: target.port, tls: target.tls, username: target.username, password: target.password, db }, `the target ${target.display}`);
+      dst = await open(
+        { host: target.host, port: target.port, tls: target.tls, username: target.username, password: target.password, db, replyTimeoutMs: opts.timeoutMs },
+        `the target ${target.display}`,
+      );
     } catch (err) {
       src.close();
       throw err;

@@ -170,13 +170,13 @@ function announcedReplicas(info: Map<string, string>): Array<{ ip: string; port:
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function fenceReplicas(target: RedisEndpoint, info: Map<string, string>, opts: RedisOnlineRestoreOptions, log: Logger): Promise<ReplicaLink[]> {
+async function fenceReplicas(target: RedisEndpoint, info: Map<string, string>, opts: RedisOnlineRestoreOptions, log: Logger, commandTimeout: number): Promise<ReplicaLink[]> {
   const endpoints: RedisEndpoint[] = opts.replicaUrls?.length
     ? opts.replicaUrls.map((u) => parseRedisUrl(u, 'replica URL'))
     : announcedReplicas(info).map((r) => ({ ...target, host: r.ip, port: r.port, db: 0, display: `redis://${r.ip}:${r.port}` }));
   const links: ReplicaLink[] = [];
   for (const ep of endpoints) {
-    const c = await connectRedis(ep).catch((err: unknown) => {
+    const c = await connectRedis(ep, { commandTimeout }).catch((err: unknown) => {
       throw new UsageError(`cannot reach replica ${ep.display} to fence it (${errorMessage(err)}); pass its address with replicaUrls, or restore without fenceReplicas`);
     });
     try {
@@ -189,7 +189,7 @@ async function fenceReplicas(target: RedisEndpoint, info: Map<string, string>, o
   }
   // Only fence once all of them were reachable.
   for (const l of links) {
-    const c = await connectRedis(l.endpoint);
+    const c = await connectRedis(l.endpoint, { commandTimeout });
     try {
       await c.call('REPLICAOF', 'NO', 'ONE');
       log.warn({ replica: l.endpoint.display }, 'replica fenced (REPLICAOF NO ONE): it keeps the pre-restore data until re-attached');
@@ -200,8 +200,8 @@ async function fenceReplicas(target: RedisEndpoint, info: Map<string, string>, o
   return links;
 }
 
-async function reattachReplica(l: ReplicaLink, timeoutMs: number, log: Logger): Promise<void> {
-  const c = await connectRedis(l.endpoint);
+async function reattachReplica(l: ReplicaLink, timeoutMs: number, log: Logger, commandTimeout: number): Promise<void> {
+  const c = await connectRedis(l.endpoint, { commandTimeout });
   try {
     await c.call('REPLICAOF', l.masterHost, String(l.masterPort));
     const deadline = Date.now() + timeoutMs;
@@ -271,7 +271,9 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
         `install redis-server ${minRedisForRdbVersion(facts.rdbVersion)} or newer, or pass its path (redisServerBin)`,
     );
   }
-  const target = await connectRedis(ep);
+  // A target (or replica) that stops answering fails the restore after this long instead of hanging it.
+  const commandTimeout = (ctx.config.sources.redis?.timeoutSeconds ?? 60) * 1000;
+  const target = await connectRedis(ep, { commandTimeout });
   let throwaway: ThrowawayRedis | undefined;
   let staged: StagedArtifact | undefined;
   let fenced: ReplicaLink[] = [];
@@ -323,7 +325,7 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
 
     if (replicas > 0 && opts.fenceReplicas) {
       stage = 'fencing the replicas';
-      fenced = await fenceReplicas(ep, replication, opts, log);
+      fenced = await fenceReplicas(ep, replication, opts, log, commandTimeout);
       for (const l of fenced) report.items.push({ item: `redis replica ${l.endpoint.display}`, result: 'updated', detail: 'fenced (REPLICAOF NO ONE)' });
     }
 
@@ -339,7 +341,7 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
     stage = 'copying keys';
     const tCopy = Date.now();
     const dbs = summary.databases.filter((d) => d.keys > 0).map((d) => d.db);
-    const copied = await copyKeys(throwaway, ep, dbs, { absoluteTtl, batch: opts.batch, log, signal: ctx.signal });
+    const copied = await copyKeys(throwaway, ep, dbs, { absoluteTtl, batch: opts.batch, log, signal: ctx.signal, timeoutMs: commandTimeout });
     if (summary.functions > 0) {
       const src = throwaway.client(0);
       await src.connect();
@@ -372,7 +374,7 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
     if (fenced.length > 0) {
       stage = 're-attaching the replicas';
       for (const l of fenced) {
-        await reattachReplica(l, opts.replicaSyncTimeoutMs ?? 5 * 60_000, log);
+        await reattachReplica(l, opts.replicaSyncTimeoutMs ?? 5 * 60_000, log, commandTimeout);
         const item = report.items.find((i) => i.item === `redis replica ${l.endpoint.display}`);
         if (item) item.detail = `fenced during the restore, re-attached to ${l.masterHost}:${l.masterPort} and synchronised`;
       }

@@ -13,6 +13,8 @@ import { runCliProcess } from '../support/cli-process.js';
 import { canonicalDump, diffCanonical } from '../support/redis-dataset.js';
 import { withClient } from '../support/postgres.js';
 import { tempDir } from '../support/tmp.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import { startRedis } from '../support/redis.js';
 import { FaultCounter } from './support.js';
 
 const counter = new FaultCounter(import.meta.filename);
@@ -89,6 +91,27 @@ describe('restore targets that hold data: refused without --force, left unchange
     expect(r.stderr).toMatch(/redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ already holds \d+ keys \(db0: \d+.*\); restore into an empty Redis, or pass --force/);
     expect(r.stderr + r.stdout).not.toContain(REDIS_PASSWORD);
     expect(diffCanonical(before, await canonicalDump(p.redis.client()), { ttlToleranceMs: 60_000, expiredBefore: Date.now() })).toEqual([]);
+  });
+
+  it('Redis online: a target that stops answering mid-restore fails within sources.redis.timeoutSeconds, naming it', async () => {
+    const target = await startRedis({ save: '', appendonly: false });
+    const proxy = await startFaultProxy({ port: target.port });
+    try {
+      const slow = await p.writeConfig('target-timeout.yaml', { sources: { ...p.config().sources, redis: { ...p.config().sources.redis, timeoutSeconds: 2 } } });
+      proxy.bytesPerSecond = 64 * 1024; // the copy takes seconds: long enough to freeze it in the middle
+      void proxy.waitForBytes(32 * 1024, 'up').then(() => {
+        proxy.mode = 'stop-reading';
+      });
+      counter.fault();
+      const t0 = Date.now();
+      const r = await runCliProcess(['--config', slow, 'restore', backupId, '--only', 'redis', '--redis-url', `redis://127.0.0.1:${proxy.port}`]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/redis restore into redis:\/\/127\.0\.0\.1:\d+.*timed out/i);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+    } finally {
+      await proxy.close();
+      await target.stop();
+    }
   });
 
   it('Redis offline: a data directory holding data is refused with exit 2 and not touched', async () => {
