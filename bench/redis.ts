@@ -9,7 +9,7 @@
  *                 snapshot over the replication protocol (diskless, repl-diskless-sync-delay 0 so that the
  *                 baseline is not padded with Redis' default 5 s wait for more replicas), into a local file.
  *   oursBackup    backupRedis() with method `file`: BGSAVE, then read dump.rdb → RDB validation (structure
- *                 and CRC64) → SHA-256 → zstd-3 → age → S3 multipart (64 MiB parts, the store default).
+ *                 and CRC64) → SHA-256 → zstd-3 → age → S3 multipart (the store's default parts).
  *   ratio         oursBackup / redisCliRdb (the target is ≤ 1.2).
  *   oursBackupZstd1  the same with compressionLevel 1 (ratioZstd1).
  *   oursReplication  backupRedis() with method `replication` (SYNC, like redis-cli --rdb, then the same
@@ -77,8 +77,9 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
 
     const key = generateX25519Identity();
     const storeCfg = s3.storeConfig('bench/');
+    const storeDefaults = configSchema.shape.store.parse({ url: 's3://x/' }).s3;
     const config = configSchema.parse({
-      store: { ...storeCfg, s3: { ...storeCfg.s3, partSizeMiB: 64, queueSize: 2 } },
+      store: { ...storeCfg, s3: { ...storeCfg.s3, partSizeMiB: storeDefaults.partSizeMiB, queueSize: storeDefaults.queueSize } },
       encryption: { recipients: [key.recipient] },
       sources: { redis: { url: source.url, method: 'file' } },
     });

@@ -131,7 +131,7 @@ function runBench(name: string, args: string[]): Promise<BenchRun> {
   const t0 = Date.now();
   log(`${name}: starting (${args.join(' ')})`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`), ...args, '--json'], {
+    const child = spawn(process.execPath, [...productionNodeFlags(), '--import', 'tsx', join(ROOT, 'bench', `${name}.ts`), ...args, '--json'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
