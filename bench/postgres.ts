@@ -31,15 +31,18 @@
  * rows), and it takes compression off pg_dump's single thread. backupPostgres therefore runs pg_dump with
  * --compress=0 and compresses the stream itself (see src/backup/postgres.ts).
  *
- * Results of three runs at --mib 256, --jobs 2 on this machine while other work was running on it (so noisy):
- * ours backup 2.18–2.60 s vs 1.14–1.35 s bare (ratio 1.64–2.27; on 2 cores the PostgreSQL backend already uses
- * one core and hashing, zstd, encryption, the S3 client and s3rver share the other); vs the shell pipeline
- * pg_dump | age | aws s3 cp: 0.60–0.72. Restore -j 2 (staged): 1.86–1.91 × bare pg_restore; -j 1 (streamed):
- * 1.08–1.30. Peak RSS (child under tsx, whose imports alone take 114 MiB): backup 206–211 MiB with 64 MiB S3
- * parts, 196 MiB with 16 MiB parts (--part-mib 16); restore 154–169 MiB. The built CLI needs 152–156 MiB before
- * doing anything (it imports every command's modules, the Kubernetes client included); its backup peaked at
- * 255 MiB and its restores at 225–230 MiB in a run on a heavily loaded machine (load average 6), where its
- * backup took 1.02 × the shell pipeline's time.
+ * Current figures are in docs/performance.md (npm run bench). What they showed on this machine (2 vCPUs,
+ * s3rver on the same host), measured piece by piece on a 1 GiB database whose -Z0 dump is 531 MiB:
+ *   - pg_dump alone takes ~3.5 s and with its PostgreSQL backend keeps one core busy; `| zstd -3` (1.9 s of
+ *     CPU) runs on the other. Our writer adds SHA-256 (0.35 s), Node's zstd (2.2 s of CPU at level 3, the
+ *     largest cost), age (0.3 s) and the S3 client, and s3rver needs ~1.2 s more: on two cores that is ~1.4×
+ *     the bare dump (~1.2× into a file:// store), not 1.1×. The exact row counts take 0.2 s, in parallel.
+ *   - Feeding zstd 1 MiB chunks instead of the pipe's 64 KiB (src/util/coalesce.ts) and 64 KiB output chunks
+ *     took the writer from 3.9 s to 3.2 s on that dump.
+ *   - Restore with --jobs 2 stages the dump first (download, decrypt, decompress, verify: 1.8 s), then runs
+ *     pg_restore -j 2 (≈ the bare run) and counts rows with 2 connections (0.2 s): ~1.3× bare. With one job
+ *     the dump streams into pg_restore: ~1.05×. The whole CLI verifies a streamed artifact once before
+ *     applying it, so its one-job restore reads the artifact twice.
  */
 import { storeSchema } from '../src/config/schema.js';
 import { spawn, type ChildProcess } from 'node:child_process';
