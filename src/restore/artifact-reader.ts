@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
@@ -9,7 +9,7 @@ import type { Artifact } from '../format/manifest.js';
 import type { ObjectStore } from '../store/types.js';
 import { HashTap } from '../util/hash-tap.js';
 import { decompressor } from '../util/compression.js';
-import { errorMessage, OperationError } from '../util/errors.js';
+import { errorMessage, OperationError, UsageError } from '../util/errors.js';
 import { Coalesce } from '../util/coalesce.js';
 
 function fail(a: Artifact, err: unknown): OperationError {
@@ -56,11 +56,37 @@ export interface StagedArtifact {
   remove(): Promise<void>;
 }
 
+/** Room left beside a staged file, so that staging never fills the scratch volume to the last byte. */
+const STAGE_HEADROOM = 64 * 1024 * 1024;
+
+/**
+ * Refuses, before anything is written, to stage `bytes` into `scratchDir` when its filesystem has less free
+ * space (plus headroom) than that: a clear error instead of ENOSPC half way through a download.
+ */
+export async function ensureScratchSpace(scratchDir: string, bytes: number, what: string): Promise<void> {
+  let free: number;
+  try {
+    const s = await statfs(scratchDir);
+    free = s.bavail * s.bsize;
+  } catch (err) {
+    throw new UsageError(`scratch directory ${scratchDir}: ${errorMessage(err)} (set scratchDir in the config or --scratch-dir)`);
+  }
+  if (free < bytes + STAGE_HEADROOM) {
+    throw new OperationError(
+      `not enough space in ${scratchDir} to stage ${what}: it needs ${mib(bytes)} (plus ${mib(STAGE_HEADROOM)} headroom) and ${mib(free)} are free; ` +
+        'point scratchDir in the config (or --scratch-dir) at a larger volume',
+    );
+  }
+}
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
 /**
  * Decrypts an artifact into a private file under `scratchDir` and verifies it completely before returning,
  * so nothing is applied from unverified data. The file is removed on failure; callers remove it when done.
  */
 export async function stageArtifact(store: ObjectStore, a: Artifact, identities: Identity[], scratchDir = tmpdir()): Promise<StagedArtifact> {
+  await ensureScratchSpace(scratchDir, a.size, a.name);
   const dir = await mkdtemp(join(scratchDir, 'gushen-dr-stage-'));
   const path = join(dir, a.name.replace(/\//g, '_'));
   const remove = () => rm(dir, { recursive: true, force: true });

@@ -24,7 +24,7 @@ import {
   type ToolRun,
 } from '../util/pg-tools.js';
 import { redactSecrets, redactUrl } from '../util/redact.js';
-import { openArtifact, stageArtifact } from './artifact-reader.js';
+import { ensureScratchSpace, openArtifact, stageArtifact } from './artifact-reader.js';
 import type { RestoreContext, RestoreItemResult } from './context.js';
 
 export interface PostgresRestoreOptions {
@@ -156,6 +156,11 @@ export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestore
   } finally {
     await admin.end().catch(() => undefined);
   }
+  // With more jobs each dump is staged: check the room for the largest before any database is created.
+  if (jobs > 1) {
+    const largest = plans.reduce((m, p) => (p.artifact.size > m.artifact.size ? p : m), plans[0]);
+    await ensureScratchSpace(scratchDirOf(ctx), largest.artifact.size, `${largest.artifact.name} for pg_restore --jobs ${jobs} (--jobs 1 streams and needs no room)`);
+  }
 
   const report: PostgresRestoreReport = { databases: [], globalsRestored: false, items: [] };
   if (opts.withGlobals && globals) {
@@ -270,7 +275,7 @@ async function runPgRestore(
 ): Promise<void> {
   if (jobs > 1) {
     const t0 = Date.now();
-    const staged = await stageArtifact(ctx.store, artifact, ctx.identities, ctx.scratchDir ?? ctx.config.scratchDir ?? tmpdir());
+    const staged = await stageArtifact(ctx.store, artifact, ctx.identities, scratchDirOf(ctx));
     ctx.log.debug({ artifact: artifact.name, bytes: artifact.size, seconds: (Date.now() - t0) / 1000 }, 'postgres: dump staged and verified');
     try {
       const t1 = Date.now();
@@ -461,4 +466,8 @@ export async function countRows(url: string, parallel = 1): Promise<TableCount[]
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
+}
+
+function scratchDirOf(ctx: RestoreContext): string {
+  return ctx.scratchDir ?? ctx.config.scratchDir ?? tmpdir();
 }

@@ -2,7 +2,8 @@
  * file:// store faults on a real filesystem: a small tmpfs that fills up (ENOSPC in the middle of an artifact, and
  * before the lock can even be written) and the same filesystem remounted read-only (EROFS). Each must fail the
  * backup cleanly — nothing partial under a key, no temp files left, earlier backups intact and still readable — and
- * the next run on a healthy disk must complete. Needs root (mount); skipped with the reason otherwise.
+ * the next run on a healthy disk must complete. A restore whose scratch volume cannot hold the staged dump is
+ * refused before it changes anything. Needs root (mount); skipped with the reason otherwise.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/run.js';
+import { runRestore } from '../../src/restore/run.js';
 import { verifyBackup } from '../../src/backup/verify.js';
 import { listBackups } from '../../src/backup/catalog.js';
 import { loadIdentities } from '../../src/config/keys.js';
@@ -158,6 +160,32 @@ describe.skipIf(cannotMount !== undefined)(`file:// store on a full or read-only
       await mount('-o', 'remount,rw', dir);
     }
     await recover();
+  });
+
+  it('restore --jobs 2 with a scratch volume too small for the dump: refused before any database is created', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'gushen-dr-small-scratch-'));
+    await mount('-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', scratch);
+    try {
+      counter.fault();
+      const err = await runRestore({
+        store: store(),
+        manifest: first,
+        identities,
+        config,
+        log: silentLogger,
+        only: ['postgres'],
+        scratchDir: scratch,
+        postgres: { pgUrl: p.pg.url, database: 'restored_no_room', jobs: 2 },
+      }).then(() => undefined, (e: unknown) => e);
+      expect(errorMessage(err)).toMatch(
+        new RegExp(`not enough space in ${scratch} to stage postgres/gushen\\.dump for pg_restore --jobs 2 \\(--jobs 1 streams and needs no room\\): it needs [\\d.]+ MiB \\(plus 64\\.0 MiB headroom\\) and [\\d.]+ MiB are free`),
+      );
+      expect((await p.pg.query('postgres', "select 1 from pg_database where datname = 'restored_no_room'")).rowCount).toBe(0);
+      expect(await readdir(scratch)).toEqual([]);
+    } finally {
+      await execFileP('umount', ['-l', scratch]).catch(() => undefined);
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });
 
