@@ -50,7 +50,8 @@ export async function uploadStream(body: Readable, o: StreamUpload): Promise<{ s
   const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(o.partSize);
   const stop = new AbortController();
   const onAbort = () => stop.abort(o.signal?.reason);
-  o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
   const send = { abortSignal: stop.signal };
 
   const parts: CompletedPart[] = [];
