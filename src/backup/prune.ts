@@ -63,9 +63,15 @@ export async function prune(opts: { store: ObjectStore; config: Config; log: Log
   const result: PruneResult = { decisions, deleted: [], locked: [], errors: [] };
   if (opts.dryRun) return result;
   if (store.sweepAbandoned) {
-    // Same age as an incomplete backup's: a run that old is not writing any more.
-    result.abandoned = await store.sweepAbandoned(new Date(now.getTime() - opts.config.retention.incompleteAfterHours * 3_600_000));
-    if (result.abandoned.files > 0) log.info(result.abandoned, 'removed temp files of interrupted writes');
+    // Same age as an incomplete backup's: a run that old is not writing any more. A failure here is reported
+    // (exit 1) but does not hold up retention.
+    try {
+      result.abandoned = await store.sweepAbandoned(new Date(now.getTime() - opts.config.retention.incompleteAfterHours * 3_600_000));
+      if (result.abandoned.files > 0) log.info(result.abandoned, 'removed temp files of interrupted writes');
+    } catch (err) {
+      result.errors.push({ id: 'temp files', error: errorMessage(err) });
+      log.error({ err: errorMessage(err) }, 'could not remove temp files of interrupted writes');
+    }
   }
   for (const d of decisions.filter((x) => x.action === 'delete')) {
     try {

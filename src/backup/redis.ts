@@ -19,7 +19,7 @@ import { RdbFormatError, RdbValidator, totalKeys } from '../format/rdb.js';
 import type { RedisFacts } from '../format/manifest.js';
 import type { Logger } from '../util/log.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
-import { connectRedis, parseInfo, parseRedisUrl } from '../util/redis-url.js';
+import { connectRedis, parseInfo, parseRedisUrl, redisTimeoutMs } from '../util/redis-url.js';
 import { withFacts } from './artifact-writer.js';
 import { bgsave } from './redis-bgsave.js';
 import { FollowMismatchError, followBgsave, openRdbFile } from './redis-copy-file.js';
@@ -96,7 +96,7 @@ export const backupRedis: BackupSource = async (ctx) => {
   const log = ctx.log.child({ source: 'redis', method: cfg.method });
   const started = Date.now();
   // Without a command timeout a server that stops answering (dead peer, hung process) hangs the backup forever.
-  const timeoutMs = (cfg.timeoutSeconds ?? 60) * 1000;
+  const timeoutMs = redisTimeoutMs(cfg);
   const client = await connectRedis(ep, { connectTimeout: timeoutMs, commandTimeout: timeoutMs });
   try {
     const server = parseInfo(await client.info('server'));

@@ -61,7 +61,7 @@ import type { Artifact, RedisFacts } from '../format/manifest.js';
 import { minRedisForRdbVersion, validateRdbFile, type RdbSummary } from '../format/rdb.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { connectRedis, parseInfo, parseKeyspace, parseRedisUrl, type RedisEndpoint } from '../util/redis-url.js';
+import { connectRedis, parseInfo, parseKeyspace, parseRedisUrl, redisTimeoutMs, type RedisEndpoint } from '../util/redis-url.js';
 import { stageArtifact, type StagedArtifact } from './artifact-reader.js';
 import type { RestoreContext, RestoreItemResult } from './context.js';
 import { copyFunctions, copyKeys } from './redis-copy.js';
@@ -272,7 +272,7 @@ export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineR
     );
   }
   // A target (or replica) that stops answering fails the restore after this long instead of hanging it.
-  const commandTimeout = (ctx.config.sources.redis?.timeoutSeconds ?? 60) * 1000;
+  const commandTimeout = redisTimeoutMs(ctx.config.sources.redis);
   const target = await connectRedis(ep, { commandTimeout });
   let throwaway: ThrowawayRedis | undefined;
   let staged: StagedArtifact | undefined;

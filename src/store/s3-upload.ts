@@ -136,17 +136,16 @@ export async function uploadStream(body: Readable, o: StreamUpload): Promise<{ s
     return { size };
   } catch (err) {
     // The error that stopped the loop is the first cause: the source's own error, a failed part, or the abort.
-    const reported = err;
     stop.abort();
     await Promise.allSettled(inFlight);
     if (uploadId) {
       await o.client
         .send(new AbortMultipartUploadCommand({ Bucket: o.bucket, Key: o.key, UploadId: uploadId }))
         .catch((abortErr: unknown) => {
-          if (reported instanceof Error && reported.cause === undefined) reported.cause = abortErr;
+          if (err instanceof Error && err.cause === undefined) err.cause = abortErr;
         });
     }
-    throw reported;
+    throw err;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

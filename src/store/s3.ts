@@ -30,16 +30,15 @@ export class S3Store implements ObjectStore {
     this.prefix = prefix.replace(/^\/+/, '').replace(/\/*$/, prefix ? '/' : '');
     this.description = `s3://${bucket}/${this.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
     const idleMs = (opts.timeoutSeconds ?? 120) * 1000;
-    const checksum = opts.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-    this.checksums = checksum;
+    this.checksums = opts.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
     const config: S3ClientConfig = {
       region: opts.region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle,
       maxAttempts: opts.maxAttempts,
       retryMode: 'standard',
-      requestChecksumCalculation: checksum,
-      responseChecksumValidation: checksum,
+      requestChecksumCalculation: this.checksums,
+      responseChecksumValidation: this.checksums,
       // Without these an endpoint that accepts a connection and then goes silent (or stops reading) hangs the
       // request, and with it the backup and its lock, forever. Timed-out requests are retried like other
       // transient errors (maxAttempts).

@@ -40,6 +40,11 @@ export function parseRedisUrl(url: string, what = 'Redis URL'): RedisEndpoint {
   };
 }
 
+/** sources.redis.timeoutSeconds in milliseconds (default 60 s): connecting and each command, backup and restore. */
+export function redisTimeoutMs(cfg: { timeoutSeconds?: number } | undefined): number {
+  return (cfg?.timeoutSeconds ?? 60) * 1000;
+}
+
 /** ioredis options that fail fast instead of reconnecting forever. */
 export function redisOptions(ep: RedisEndpoint, extra: RedisOptions = {}): RedisOptions {
   return {
