@@ -107,6 +107,8 @@ async function runStream(kind: 'file' | 's3', mib: number, partMiB?: number): Pr
     ? { ...s3.storeConfig('bench'), s3: { ...s3.storeConfig('bench').s3, partSizeMiB: parts, queueSize: defaults.queueSize } }
     : { url: `file://${dir.path}` };
   const flags = productionNodeFlags();
+  // What the report shows of the call (the store's JSON and the recipient are noise there).
+  const shown = ['--mib', String(mib), ...(s3 ? ['--part-mib', String(parts)] : [])];
   const args = [...flags, join(ROOT, 'bench', 'stream-child.mjs'), '--mib', String(mib), '--store', JSON.stringify(store), '--recipient', generateX25519Identity().recipient];
   log(`${name} (node ${flags.join(' ')} bench/stream-child.mjs, ${mib} MiB${s3 ? `, ${parts} MiB parts` : ''}): starting`);
   try {
@@ -117,9 +119,9 @@ async function runStream(kind: 'file' | 's3', mib: number, partMiB?: number): Pr
       child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`exited with code ${code}`))));
     });
     const result = JSON.parse(out.trim().split('\n').at(-1)!) as Json;
-    return { name, args: args.slice(flags.length + 1, flags.length + 3), seconds: (Date.now() - t0) / 1000, result: { ...result, partMiB: s3 ? parts : undefined, nodeFlags: flags } };
+    return { name, args: shown, seconds: (Date.now() - t0) / 1000, result: { ...result, partMiB: s3 ? parts : undefined, nodeFlags: flags } };
   } catch (err) {
-    return { name, args: [], seconds: (Date.now() - t0) / 1000, error: (err as Error).message };
+    return { name, args: shown, seconds: (Date.now() - t0) / 1000, error: (err as Error).message };
   } finally {
     await s3?.stop();
     await dir.cleanup();
