@@ -6,9 +6,8 @@ import type { Artifact, ArtifactFacts } from '../format/manifest.js';
 import type { SourceName } from '../config/schema.js';
 import type { ObjectStore } from '../store/types.js';
 import { HashTap } from '../util/hash-tap.js';
-import { compressor } from '../util/compression.js';
+import { compressionStages } from '../util/compression.js';
 import { errorMessage, OperationError } from '../util/errors.js';
-import { Coalesce } from '../util/coalesce.js';
 
 export interface ArtifactSpec {
   /** `<source>/<file>`, e.g. `postgres/gushen.dump`. */
@@ -54,9 +53,10 @@ export class ArtifactWriter {
     this.progress?.start(spec.name);
     try {
       await Promise.all([
-        pipeline(body, plain, new Coalesce(), compressor(spec.compression, spec.compressionLevel), createEncryptStream(this.recipients), stored, out, {
-          signal,
-        }),
+        pipeline(
+          [body, plain, ...compressionStages(spec.compression, spec.compressionLevel), createEncryptStream(this.recipients), stored, out],
+          { signal },
+        ),
         this.store.put(key, out, { signal, retain: true, sizeHint: spec.expectedSize }),
       ]);
     } catch (err) {

@@ -26,7 +26,8 @@ import type { BackupSource, SourceContext, SourceResult } from './source.js';
 
 /**
  * Compression: pg_dump always runs with `--compress=0` and gushen-dr compresses the stream itself
- * (zstd level 3 by default) in its own process, i.e. on a second core next to pg_dump. Measured on the
+ * (zstd level 3 by default, the zstd CLI or Node's zstd: util/compression.ts), i.e. on a second core next to
+ * pg_dump. Measured on the
  * platform-like test dataset (bench/postgres.ts has the numbers): 5–10× faster than pg_dump's default gzip
  * at a better ratio. pg_dump ≥ 16 could do zstd itself, but single-threaded in the same process that reads
  * and formats the rows, so it is not used. The choice is recorded per artifact: `compression` (the stream)
@@ -160,7 +161,7 @@ async function backupDatabase(
     conn.env.PGCONNECT_TIMEOUT = String(connectTimeoutMs(cfg) / 1000);
     const args = ['--format=custom', `--compress=${PG_DUMP_COMPRESS}`, `--snapshot=${snapshot}`, '--no-password', `--dbname=${conn.connString}`];
     log.info({ server: redactUrl(conn.connString), snapshot, pgDump: pgDump.version.full, tables: tables.length }, 'postgres: dumping database');
-    const { child, done } = spawnPgTool(pgDump, args, conn, { signal: ctx.signal });
+    const { child, done } = spawnPgTool(pgDump, args, conn, { signal: ctx.signal, largeStdoutBuffer: true });
     hooks.onChild?.('pg_dump', db, child);
 
     // Exact row counts inside the same snapshot, on the exporting connection, while pg_dump streams.

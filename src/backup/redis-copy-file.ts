@@ -42,6 +42,8 @@ export class FollowMismatchError extends OperationError {
 
 const TEMP_RE = /^temp-\d+\.rdb$/;
 const CHUNK = 1 << 20;
+/** While the save runs, a read waits until this much is new. */
+const MIN_READ = 256 * 1024;
 
 export interface FollowOptions {
   /** The data directory, as seen from here. */
@@ -111,14 +113,22 @@ export async function followBgsave(opts: FollowOptions): Promise<Readable | unde
   };
   const readMore = async (): Promise<Buffer | null> => {
     for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      const { bytesRead } = await handle.read(buf, 0, CHUNK, pos);
-      if (bytesRead > 0) {
+      // Looked at before the size: once the server reported success, the child had written everything.
+      const done = finished;
+      if (done === 'failed') throw failure;
+      const available = (await handle.stat()).size - pos;
+      // Waiting for a fuller chunk while the child writes keeps reads (and every later stage's calls) few, and
+      // each buffer is allocated at the size read: a 1 MiB buffer kept alive for a few KiB made V8 collect
+      // garbage for 1.6 s of a 2M-key backup.
+      if (available >= MIN_READ || (done === 'ok' && available > 0)) {
+        const want = Math.min(CHUNK, available);
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await handle.read(buf, 0, want, pos);
+        if (bytesRead === 0) throw new FollowMismatchError(`${name} shrank while it was being read`);
         pos += bytesRead;
-        return bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead);
+        return bytesRead === want ? buf : buf.subarray(0, bytesRead);
       }
-      if (finished === 'failed') throw failure;
-      if (finished === 'ok') {
+      if (done === 'ok') {
         // Everything the child wrote has been read (it closed the file before renaming it).
         const [mine, final] = await Promise.all([handle.stat(), stat(join(opts.dir, opts.file)).catch(() => undefined)]);
         if (!final || final.ino !== mine.ino || final.dev !== mine.dev) {

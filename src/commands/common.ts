@@ -2,6 +2,7 @@ import { loadConfig, resolveConfigPath, type Config } from '../config/index.js';
 import { openStore, type ObjectStore } from '../store/index.js';
 import { createLogger, type Logger, type LogLevel } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
+import { configureZstd } from '../util/compression.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -28,6 +29,7 @@ export function createLog(g: GlobalOptions): Logger {
 export async function loadEnv(g: GlobalOptions): Promise<Env> {
   const log = createLog(g);
   const config = await loadConfig(resolveConfigPath(g.config));
+  configureZstd(config.zstd);
   return { config, store: openStore(config.store), log, output: g.output };
 }
 

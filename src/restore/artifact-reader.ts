@@ -8,9 +8,8 @@ import { createDecryptStream, type Identity } from '../crypto/index.js';
 import type { Artifact } from '../format/manifest.js';
 import type { ObjectStore } from '../store/types.js';
 import { HashTap } from '../util/hash-tap.js';
-import { decompressor } from '../util/compression.js';
+import { decompressionStages } from '../util/compression.js';
 import { errorMessage, OperationError, UsageError } from '../util/errors.js';
-import { Coalesce } from '../util/coalesce.js';
 
 function fail(a: Artifact, err: unknown): OperationError {
   const msg = errorMessage(err);
@@ -42,8 +41,7 @@ export async function openArtifact(store: ObjectStore, a: Artifact, identities: 
     src,
     new HashTap({ ...a.stored, what: 'stored object' }),
     createDecryptStream(identities),
-    new Coalesce(),
-    decompressor(a.compression),
+    ...decompressionStages(a.compression),
     new HashTap({ size: a.size, sha256: a.sha256, what: 'plaintext' }),
     out,
   ).catch((err: unknown) => out.destroy(fail(a, err)));

@@ -1,6 +1,10 @@
 import { constants, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
-import { PassThrough, type Transform } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import type { Compression } from '../format/layout.js';
+import { Coalesce } from './coalesce.js';
+import { UsageError } from './errors.js';
+import { findExecutable } from './executables.js';
+import { ProcessFilter } from './process-filter.js';
 
 /**
  * zlib's 16 KiB default output chunk costs one thread-pool round trip per 16 KiB: 64 KiB made a pg_dump stream
@@ -10,24 +14,60 @@ const CHUNK = 64 * 1024;
 /** Decompression: 256 KiB output chunks decompressed a pg_dump stream 1.5× faster than 64 KiB ones. */
 const DECOMPRESS_CHUNK = 256 * 1024;
 
-export function compressor(kind: Compression, level = 3): Transform {
+/**
+ * Who runs zstd. `command`: the zstd CLI as a child process; `node`: Node's built-in zlib zstd; `auto`: the CLI
+ * when it is on PATH, else Node's. Both write standard zstd frames with a content checksum, so either reads
+ * what the other wrote. On a 531 MiB pg_dump the CLI took 2.5 s of CPU at level 3 where Node's zlib took 5.0 s
+ * (the same library, built differently), and decompressed in 0.7 s against 1.7 s.
+ */
+export type ZstdEngine = 'auto' | 'command' | 'node';
+
+let engine: ZstdEngine = 'auto';
+let command = 'zstd';
+let resolved: 'command' | 'node' | undefined;
+
+/** Sets this process's engine (from the config's `zstd`); with `command`, the command must be there. */
+export function configureZstd(opts: { engine?: ZstdEngine; command?: string }): void {
+  const cmd = opts.command ?? 'zstd';
+  if (opts.engine === 'command' && findExecutable(cmd) === undefined) {
+    throw new UsageError(`zstd.engine is "command" but ${cmd} was not found${cmd.includes('/') ? '' : ' on PATH'}: install zstd or set zstd.engine to auto or node`);
+  }
+  engine = opts.engine ?? 'auto';
+  command = cmd;
+  resolved = undefined;
+}
+
+/** The engine this process uses, `auto` resolved (once) by looking for the command on PATH. */
+export function zstdEngine(): 'command' | 'node' {
+  if (engine !== 'auto') return engine;
+  resolved ??= findExecutable(command) !== undefined ? 'command' : 'node';
+  return resolved;
+}
+
+/**
+ * The stages that compress a stream, for a pipeline. Node's zlib streams get 1 MiB input chunks first (see
+ * Coalesce); the zstd command reads its pipe in whatever pieces come.
+ */
+export function compressionStages(kind: Compression, level = 3): Duplex[] {
   switch (kind) {
     case 'zstd':
-      return createZstdCompress({ chunkSize: CHUNK, params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 } });
+      if (zstdEngine() === 'command') return [new ProcessFilter('zstd compression', command, ['-q', '-c', '--no-progress', `-${level}`])];
+      return [new Coalesce(), createZstdCompress({ chunkSize: CHUNK, params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 } })];
     case 'gzip':
-      return createGzip({ level: Math.min(level, 9) });
+      return [new Coalesce(), createGzip({ level: Math.min(level, 9) })];
     case 'none':
-      return new PassThrough();
+      return [new PassThrough()];
   }
 }
 
-export function decompressor(kind: Compression): Transform {
+export function decompressionStages(kind: Compression): Duplex[] {
   switch (kind) {
     case 'zstd':
-      return createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
+      if (zstdEngine() === 'command') return [new ProcessFilter('zstd decompression', command, ['-d', '-q', '-c', '--no-progress'])];
+      return [new Coalesce(), createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK })];
     case 'gzip':
-      return createGunzip();
+      return [new Coalesce(), createGunzip()];
     case 'none':
-      return new PassThrough();
+      return [new PassThrough()];
   }
 }

@@ -119,6 +119,10 @@ describe('restore targets that hold data: refused without --force, left unchange
     try {
       // A copy of a real Redis data directory (RDB + AOF directory).
       await p.redis.client().bgrewriteaof().catch(() => undefined);
+      // The rewrite replaces AOF files as it finishes: copy once it is over, or a file vanishes mid-copy.
+      while (!/aof_rewrite_in_progress:0[\s\S]*aof_rewrite_scheduled:0/.test(await p.redis.client().info('persistence'))) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await cp(p.redis.dir, dir.path, { recursive: true, filter: (src) => !src.endsWith('.log') && !/temp-/.test(src) });
       const before = await treeDigest(dir.path);
       expect(Object.keys(before).some((f) => f.includes('appendonlydir'))).toBe(true);

@@ -85,7 +85,8 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
     stop: async () => {
       for (const c of clients) c.disconnect();
       await kill();
-      if (!opts.dir) await rm(dir, { recursive: true, force: true });
+      // A BGSAVE child outlives a killed server for a moment and may still write its temp file: retry.
+      if (!opts.dir) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }
