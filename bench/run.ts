@@ -268,6 +268,15 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
       const v = num(redis[key]);
       if (v !== undefined) rows.push({ what: `Redis backup / \`redis-cli --rdb\`, ${label}`, measured: `${f2(v)} (${redis[secs]} s)`, target: '≤ 1.2 at 2M keys', met: v <= 1.2 });
     }
+    const floor = num(redis.ratioBgsaveAlone);
+    if (floor !== undefined) {
+      rows.push({
+        what: 'Redis: `BGSAVE` alone, nothing copied / `redis-cli --rdb` (the floor of any BGSAVE-based backup: the save to disk itself)',
+        measured: `${f2(floor)} (${redis.bgsaveAloneSeconds} s)`,
+        target: '—',
+        met: undefined,
+      });
+    }
     rows.push({
       what: 'Redis online restore (download, verify, throwaway load, DUMP/RESTORE into an empty server)',
       measured: `${Math.round(redis.restoreKeysPerSecond).toLocaleString('en-US')} keys/s overall (copy phase ${Math.round(redis.restoreCopyKeysPerSecond).toLocaleString('en-US')} keys/s)`,
@@ -320,6 +329,7 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
       ]
     : [];
   if (redis) base.push(['`redis-cli --rdb FILE` (best of runs)', `${redis.redisCliRdbSeconds} (runs: ${redis.redisCliRdbRuns})`]);
+  if (redis?.bgsaveAloneSeconds !== undefined) base.push(['`BGSAVE` alone, polled until done (best of runs)', `${redis.bgsaveAloneSeconds} (runs: ${redis.bgsaveAloneRuns})`]);
   for (const [k, v] of base) if (v !== undefined) lines.push(`| ${cell(k)} | ${cell(String(v))} |`);
   lines.push('');
   lines.push('## Notes');
