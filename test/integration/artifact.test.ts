@@ -9,6 +9,8 @@ import { generateX25519Identity, parseIdentity } from '../../src/crypto/index.js
 import { FileStore } from '../../src/store/file.js';
 import type { Artifact } from '../../src/format/manifest.js';
 import { tempDir } from '../support/tmp.js';
+import { configureZstd } from '../../src/util/compression.js';
+import { findExecutable } from '../../src/util/executables.js';
 
 describe('artifacts: written streaming, read back only when intact', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
@@ -87,6 +89,41 @@ describe('artifacts: written streaming, read back only when intact', () => {
       await expect(verifyStoredArtifact(store, artifact)).rejects.toThrow(/artifact postgres\/globals.sql .*stored object: SHA-256 is [0-9a-f]{64}, the manifest says/);
     } finally {
       await writeFile(path(artifact), bytes);
+    }
+  });
+});
+
+describe('artifacts: either zstd engine reads what the other wrote', () => {
+  const haveZstd = findExecutable('zstd') !== undefined;
+  afterAll(() => configureZstd({}));
+
+  it.skipIf(!haveZstd)('written by the zstd CLI, staged by Node (and the other way round), byte for byte', async () => {
+    const dir = await tempDir();
+    try {
+      const store = new FileStore(join(dir.path, 'store'));
+      const key = generateX25519Identity();
+      const data = Buffer.concat([randomBytes(2 * 1024 * 1024), Buffer.alloc(3 * 1024 * 1024 + 5, 'row\tvalue\n')]);
+      const pairs = [
+        ['command', 'node'],
+        ['node', 'command'],
+      ] as const;
+      for (const [i, [writer, reader]] of pairs.entries()) {
+        configureZstd({ engine: writer });
+        const w = new ArtifactWriter(store, `2026112${i}T020000Z-nightly`, [key.recipient]);
+        const a = withFacts(await w.write({ name: 'postgres/globals.sql', source: 'postgres', kind: 'pg_dumpall-globals-sql', compression: 'zstd' }, Readable.from([data])), {
+          type: 'postgres-globals',
+          serverVersion: '15.20',
+          roles: 1,
+        });
+        expect(a.stored.size).toBeLessThan(data.length);
+        configureZstd({ engine: reader });
+        await mkdir(join(dir.path, `scratch-${i}`));
+        const staged = await stageArtifact(store, a, [parseIdentity(key.identity)], join(dir.path, `scratch-${i}`));
+        expect((await readFile(staged.path)).equals(data), `${writer} → ${reader}`).toBe(true);
+        await staged.remove();
+      }
+    } finally {
+      await dir.cleanup();
     }
   });
 });
