@@ -26,8 +26,8 @@
  *   - The file method follows the temp file while the fork writes it. It used to read whatever had been
  *     written into a fresh 1 MiB buffer each time (tens of thousands of small reads, each pinning 1 MiB):
  *     6.5 s of our CPU, 1.6 s of it garbage collection, and the contention slowed the fork. Reading only
- *     once 256 KiB are new, into buffers of the size read, took our CPU to ~2 s; the backup now ends within a
- *     fraction of a second of the BGSAVE itself.
+ *     once 256 KiB are new, into buffers of the size read, took our CPU to ~2 s and the backup from 9–11 s to
+ *     7–8.5 s (redis-cli --rdb: 5.8–6.5 s in the same runs).
  *   - What is left is contention, not waiting: a BGSAVE alone takes about as long as redis-cli --rdb (the
  *     bgsaveAlone row), and our pipeline (RDB validation with CRC-64, SHA-256, zstd, age, the S3 client and
  *     s3rver) runs beside the fork on the same two cores and slows it; an earlier session showed the same
@@ -90,9 +90,11 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
     const store = openStore(config.store);
 
     // Start each measurement with no child process on the server (the fill may have triggered an AOF rewrite).
+    // One connection for every look at the server: a new one per poll would load the server being measured.
+    const admin = source.client();
     const quiet = async () => {
       for (;;) {
-        const p = await source!.client().info('persistence');
+        const p = await admin.info('persistence');
         if (/aof_rewrite_in_progress:0/.test(p) && /aof_rewrite_scheduled:0/.test(p) && /rdb_bgsave_in_progress:0/.test(p)) return;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -128,8 +130,8 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
       // The floor of any BGSAVE-based method: the server's own save to disk, nothing copied.
       await quiet();
       const tb = Date.now();
-      await source.client().bgsave();
-      while (!/rdb_bgsave_in_progress:0/.test(await source.client().info('persistence'))) await new Promise((r) => setTimeout(r, 10));
+      await admin.bgsave();
+      while (!/rdb_bgsave_in_progress:0/.test(await admin.info('persistence'))) await new Promise((r) => setTimeout(r, 10));
       bgsaveTimes.push(Date.now() - tb);
       log(`BGSAVE alone: ${seconds(bgsaveTimes[i])} s`);
       for (const v of variants) {

@@ -25,11 +25,10 @@ import { ToolOutput, killIfRunning, stopTool } from './postgres-stream.js';
 import type { BackupSource, SourceContext, SourceResult } from './source.js';
 
 /**
- * Compression: pg_dump always runs with `--compress=0` and gushen-dr compresses the stream itself
- * (zstd level 3 by default, the zstd CLI or Node's zstd: util/compression.ts), i.e. on a second core next to
- * pg_dump. Measured on the
- * platform-like test dataset (bench/postgres.ts has the numbers): 5–10× faster than pg_dump's default gzip
- * at a better ratio. pg_dump ≥ 16 could do zstd itself, but single-threaded in the same process that reads
+ * Compression: pg_dump always runs with `--compress=0` and gushen-dr compresses the stream itself (zstd
+ * level 3 by default, the zstd CLI or Node's zstd: util/compression.ts), i.e. on a second core next to
+ * pg_dump. Measured on the platform-like test dataset (bench/postgres.ts has the numbers): 5–10× faster than
+ * pg_dump's default gzip at a better ratio. pg_dump ≥ 16 could do zstd itself, but single-threaded in the same process that reads
  * and formats the rows, so it is not used. The choice is recorded per artifact: `compression` (the stream)
  * and `facts.dumpCompression` (pg_dump's own setting).
  */
