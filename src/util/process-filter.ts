@@ -13,10 +13,12 @@ export class ProcessFilter extends Duplex {
   private readonly child: ChildProcessWithoutNullStreams;
   private stderr = '';
   private exited = false;
+  /** A write failed (EPIPE): the command stopped reading before the end of its input. */
+  private inputRefused = false;
 
   constructor(
     private readonly label: string,
-    command: string,
+    private readonly command: string,
     args: string[],
     env: NodeJS.ProcessEnv = { PATH: process.env.PATH },
   ) {
@@ -34,6 +36,7 @@ export class ProcessFilter extends Duplex {
     this.child.on('error', (err) => this.destroy(new Error(`${this.label}: could not run ${command}: ${err.message}`, { cause: err })));
     this.child.on('close', (code, signal) => {
       this.exited = true;
+      if (code === 0 && this.inputRefused) return void this.destroy(this.stoppedReading());
       if (code === 0) {
         this.push(null);
         return;
@@ -44,14 +47,21 @@ export class ProcessFilter extends Duplex {
     });
   }
 
+  private stoppedReading(): Error {
+    return new Error(`${this.label}: ${this.command} exited without reading all of its input`);
+  }
+
   override _read(): void {
     this.child.stdout.resume();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    // On EPIPE the callback never comes: the close handler destroys this stream with the command's own error.
+    // On EPIPE the callback never comes: the close handler destroys this stream with the command's own error
+    // (or, when it exited 0 all the same, with the fact that it left input unread).
     this.child.stdin.write(chunk, (err) => {
-      if (!err) cb();
+      if (!err) return cb();
+      this.inputRefused = true;
+      if (this.exited && !this.destroyed) this.destroy(this.stoppedReading());
     });
   }
 

@@ -89,6 +89,12 @@ describe('ProcessFilter', () => {
     await expect(run(big, [f])).rejects.toThrow(/test filter: sh exited with code 3: giving up/);
   });
 
+  it('a command that exits 0 without reading all of its input fails the stream instead of hanging it', async () => {
+    const f = new ProcessFilter('test filter', 'sh', ['-c', 'head -c 10 >/dev/null; exit 0']);
+    const big = Array.from({ length: 64 }, () => randomBytes(64 * 1024));
+    await expect(run(big, [f])).rejects.toThrow(/test filter: sh exited without reading all of its input/);
+  });
+
   it('holds back its writer while nobody reads its output (bounded memory), and destroying it kills the command', async () => {
     const f = new ProcessFilter('test filter', 'cat', []);
     let produced = 0;
