@@ -58,6 +58,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, createZstdCompress } from 'node:zlib';
 import { productionNodeFlags } from './production-node.js';
+import type { LogLevel } from '../src/util/log.js';
 
 const MiB = 1024 * 1024;
 const HERE = fileURLToPath(import.meta.url);
@@ -152,7 +153,10 @@ async function childMain(): Promise<void> {
   };
   const { configSchema } = await import('../src/config/schema.js');
   const { openStore } = await import('../src/store/open.js');
-  const { silentLogger } = await import('../src/util/log.js');
+  const { createLogger, silentLogger } = await import('../src/util/log.js');
+  // GUSHEN_DR_BENCH_LOG=debug prints the child's log (with the timings of each step) to stderr.
+  const logLevel = process.env.GUSHEN_DR_BENCH_LOG as LogLevel | undefined;
+  const log = logLevel ? createLogger(logLevel, false) : silentLogger;
   const config = configSchema.parse(req.config);
   const store = openStore(config.store);
   let result: unknown;
@@ -161,7 +165,7 @@ async function childMain(): Promise<void> {
     const { ArtifactWriter } = await import('../src/backup/artifact-writer.js');
     const { backupPostgres } = await import('../src/backup/postgres.js');
     const writer = new ArtifactWriter(store, req.backupId, config.encryption.recipients);
-    const r = await backupPostgres({ backupId: req.backupId, config, writer, log: silentLogger, signal: new AbortController().signal });
+    const r = await backupPostgres({ backupId: req.backupId, config, writer, log, signal: new AbortController().signal });
     if (r.failures.length > 0) throw new Error(`backup failed: ${JSON.stringify(r.failures)}`);
     result = r.artifacts;
   } else {
@@ -181,7 +185,7 @@ async function childMain(): Promise<void> {
       failures: [],
     };
     result = await restorePostgres(
-      { store, manifest, identities: [parseIdentity(req.identity!)], config, log: silentLogger },
+      { store, manifest, identities: [parseIdentity(req.identity!)], config, log },
       { pgUrl: req.restore!.pgUrl, database: req.restore!.database, jobs: req.restore!.jobs },
     );
   }

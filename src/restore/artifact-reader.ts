@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecryptStream, type Identity } from '../crypto/index.js';
 import type { Artifact } from '../format/manifest.js';
@@ -82,14 +82,22 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 /**
  * Decrypts an artifact into a private file under `scratchDir` and verifies it completely before returning,
  * so nothing is applied from unverified data. The file is removed on failure; callers remove it when done.
+ * `through`, when given, sees the plaintext on its way to the file (it must pass every byte on unchanged).
  */
-export async function stageArtifact(store: ObjectStore, a: Artifact, identities: Identity[], scratchDir = tmpdir()): Promise<StagedArtifact> {
+export async function stageArtifact(
+  store: ObjectStore,
+  a: Artifact,
+  identities: Identity[],
+  scratchDir = tmpdir(),
+  through?: Transform,
+): Promise<StagedArtifact> {
   await ensureScratchSpace(scratchDir, a.size, a.name);
   const dir = await mkdtemp(join(scratchDir, 'gushen-dr-stage-'));
   const path = join(dir, a.name.replace(/\//g, '_'));
   const remove = () => rm(dir, { recursive: true, force: true });
   try {
-    await pipeline(await openArtifact(store, a, identities), createWriteStream(path, { mode: 0o600 }));
+    const file = createWriteStream(path, { mode: 0o600 });
+    await (through ? pipeline(await openArtifact(store, a, identities), through, file) : pipeline(await openArtifact(store, a, identities), file));
   } catch (err) {
     await remove();
     throw fail(a, err);

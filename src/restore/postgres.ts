@@ -3,6 +3,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { Artifact, PostgresFacts } from '../format/manifest.js';
+import { ArchiveIndexer, patchDataOffsets } from '../format/pg-archive.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import {
   USER_TABLES_SQL,
@@ -275,9 +276,15 @@ async function runPgRestore(
 ): Promise<void> {
   if (jobs > 1) {
     const t0 = Date.now();
-    const staged = await stageArtifact(ctx.store, artifact, ctx.identities, scratchDirOf(ctx));
+    const indexer = new ArchiveIndexer();
+    const staged = await stageArtifact(ctx.store, artifact, ctx.identities, scratchDirOf(ctx), indexer);
     ctx.log.debug({ artifact: artifact.name, bytes: artifact.size, seconds: (Date.now() - t0) / 1000 }, 'postgres: dump staged and verified');
     try {
+      // The dump was written to a pipe, so its TOC has no data offsets; without them pg_restore's workers each
+      // read through the blocks in front of the one they want (see format/pg-archive.ts).
+      const offsets = await patchDataOffsets(staged.path, indexer);
+      if (offsets.skipped) ctx.log.info({ artifact: artifact.name, reason: offsets.skipped }, 'postgres: data offsets not added; pg_restore will find the blocks by reading');
+      else ctx.log.debug({ artifact: artifact.name, entries: offsets.patched }, 'postgres: data offsets added to the staged dump');
       const t1 = Date.now();
       const { done } = spawnPgTool(tool, [...args, `--jobs=${jobs}`, staged.path], conn, { stdio: ['ignore', 'ignore', 'pipe'], signal: ctx.signal });
       const why = restoreFailure(await done);
