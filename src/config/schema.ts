@@ -74,7 +74,8 @@ export const redisSourceSchema = z.strictObject({
   pod: z.string().default('redis-0'),
   container: z.string().default('redis'),
   bgsaveTimeoutSeconds: positiveInt.default(600),
-  compressionLevel: z.number().int().min(1).max(19).default(3),
+  /** zstd level; 1 by default: an RDB's strings are LZF-compressed already, and a higher level's extra CPU runs beside the BGSAVE fork (bench/redis.ts). */
+  compressionLevel: z.number().int().min(1).max(19).default(1),
   /** Connecting and each command (a server that stops answering, e.g. while BGSAVE is polled or during an online restore, fails the run instead of hanging it). Default 60. */
   timeoutSeconds: positiveInt.optional(),
 });
