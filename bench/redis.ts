@@ -33,11 +33,12 @@
  *     bgsaveAlone row), and our pipeline (RDB validation with CRC-64, SHA-256, zstd, age, the S3 client and
  *     s3rver) runs beside the fork on the same two cores and slows it; an earlier session showed the same
  *     slowdown with the pipeline reading another file. Measured ratios swing by ±0.2 between runs here.
- *   - So the Redis default is zstd level 1 (PostgreSQL dumps keep 3). Measured with the zstd CLI on this
+ *   - The Redis default is zstd level 1 (PostgreSQL dumps keep 3). Measured with the zstd CLI on this
  *     benchmark's 2M-key RDB (244 MiB, its strings already LZF-compressed by Redis): level 1 → 104.9 MiB in
- *     0.8 s of CPU, level 2 → 98.5 MiB in 0.94 s, level 3 → 95.7 MiB in 1.34 s. Beside the fork that half
- *     second of CPU costs more wall time than it saves bytes: the whole backup took 7.5–8.2 s at level 1
- *     and 9.5–10.9 s at level 3 (redis-cli --rdb 6.8–7.4 s), for 10 % more stored.
+ *     0.8 s of CPU, level 2 → 98.5 MiB in 0.94 s, level 3 → 95.7 MiB in 1.34 s: half a second less CPU beside
+ *     the production fork for 10 % more stored. In wall time the difference is within this machine's noise:
+ *     five alternating rounds gave 7.15–9.15 s (median 7.9) at level 1, 7.44–9.74 s (median 8.1) at level 3,
+ *     and redis-cli --rdb 6.44–7.03 s, i.e. best-of-five ratios of 1.11 and 1.16.
  *   - Restore: ~40–75 k keys/s overall depending on the machine (DUMP/RESTORE pipelined).
  */
 import { execFile } from 'node:child_process';
