@@ -292,11 +292,14 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
       encryption: { recipients: [key.recipient] },
       sources: { postgres: { url: `${pgs.url}/`, databases: ['bench'], globals: false } },
     };
-    const backupId = '20260101T000000Z-manual';
+    // Each run writes its own backup (same id = same object keys; the restores use the fastest run's).
+    let run = 0;
     const ours = await bestOf(runs, async () => {
+      const backupId = `20260101T00000${run++}Z-manual`;
       await quiet();
-      return runChild({ mode: 'backup', config, backupId }, env);
+      return { ...(await runChild({ mode: 'backup', config, backupId }, env)), backupId };
     });
+    const backupId = ours.backupId;
     const artifacts = ours.result as Array<{ stored: { size: number } }>;
     out.oursBackupSeconds = round(ours.seconds);
     out.oursBackupProcessSeconds = round(ours.wallSeconds);
@@ -408,6 +411,7 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
 
 /** Runs `fn` `n` times and returns the fastest run (the machine's noise only ever adds time). */
 async function bestOf<T extends { seconds: number }>(n: number, fn: () => Promise<T>): Promise<T> {
+  if (n > 10) throw new Error('--runs: at most 10');
   let best: T | undefined;
   for (let i = 0; i < n; i++) {
     const r = await fn();
