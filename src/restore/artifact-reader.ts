@@ -96,8 +96,9 @@ export async function stageArtifact(
   const path = join(dir, a.name.replace(/\//g, '_'));
   const remove = () => rm(dir, { recursive: true, force: true });
   try {
-    const file = createWriteStream(path, { mode: 0o600 });
-    await (through ? pipeline(await openArtifact(store, a, identities), through, file) : pipeline(await openArtifact(store, a, identities), file));
+    // The artifact is opened before the file: a file stream created first would be left open when that fails.
+    const plaintext = await openArtifact(store, a, identities);
+    await pipeline([plaintext, ...(through ? [through] : []), createWriteStream(path, { mode: 0o600 })]);
   } catch (err) {
     await remove();
     throw fail(a, err);

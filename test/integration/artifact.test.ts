@@ -80,6 +80,16 @@ describe('artifacts: written streaming, read back only when intact', () => {
   it('an artifact swapped in from another backup fails its checksum', () =>
     tampered(async (p) => writeFile(p, await readFile(path(other))), (e) => expect(e.message).toMatch(/SHA-256|size/)));
 
+  it('an artifact missing from the store fails, naming it, and leaves no staged file or open handle behind', async () => {
+    const missing = { ...artifact, key: 'backups/20261124T020000Z-nightly/postgres/gone.sql.zst.age' };
+    const handles = () => readdir('/proc/self/fd').then((fds) => fds.length);
+    const before = await handles();
+    await expect(stageArtifact(store, missing, [parseIdentity(key.identity)], stagingRoot())).rejects.toThrow(/artifact postgres\/globals.sql .*gone\.sql\.zst\.age/);
+    await new Promise((r) => setTimeout(r, 50)); // a stray file stream would open (or fail) by now
+    expect(await readdir(stagingRoot())).toEqual([]);
+    expect(await handles()).toBe(before);
+  });
+
   it('verify without the key catches a changed stored object', async () => {
     const bytes = await original();
     const b = Buffer.from(bytes);
