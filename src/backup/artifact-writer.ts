@@ -81,6 +81,11 @@ export class ArtifactWriter {
       stored: { size: s.size, sha256: s.sha256 },
     };
   }
+
+  /** Removes an artifact this writer stored, for a source that learns after the write that it must not be kept. */
+  async discard(written: WrittenArtifact): Promise<void> {
+    await this.store.delete(written.key);
+  }
 }
 
 export function withFacts(a: WrittenArtifact, facts: ArtifactFacts): Artifact {

@@ -43,10 +43,15 @@ async function persistence(client: Redis): Promise<Map<string, string>> {
  * Takes a fresh RDB snapshot with BGSAVE and waits for it:
  *   1. wait while the server is loading, and for a save that is already running (it may predate our
  *      backup) — then take our own;
- *   2. note LASTSAVE, and wait for the server clock to pass it (LASTSAVE has one-second resolution);
+ *   2. note LASTSAVE;
  *   3. BGSAVE, or BGSAVE SCHEDULE while an AOF rewrite runs (plain BGSAVE is refused then);
  *   4. poll INFO persistence until rdb_bgsave_in_progress:0, then require rdb_last_bgsave_status:ok
  *      and a LASTSAVE newer than before; give up after the timeout.
+ * LASTSAVE counts seconds. A save that ends within the second of the previous one cannot be told apart
+ * from it, so that save is not accepted: we wait for the server clock to pass the old LASTSAVE and take
+ * another. Waiting for the clock up front instead would delay every backup taken within a second of a
+ * save by up to a second, for what only a sub-second save can run into. A scheduled save starts when
+ * the AOF rewrite ends, which we do not see, so for it the clock is passed before asking.
  */
 export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<BgsaveResult> {
   const started = Date.now();
@@ -70,6 +75,7 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
     info = await persistence(client);
   }
 
+  let mustPassSecond = false;
   for (let attempt = 0; ; attempt++) {
     if (info.get('rdb_bgsave_in_progress') === '1') {
       opts.log.info('a save is already running on the server; waiting for it before taking a fresh one');
@@ -81,18 +87,22 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
     }
     const before = Number(await client.lastsave());
     const statusBefore = info.get('rdb_last_bgsave_status');
-    // LASTSAVE counts seconds: make sure ours can be told apart from the previous one.
-    for (;;) {
-      const [secs] = (await client.time()) as unknown as [string | number, string | number];
-      if (Number(secs) > before) break;
-      await sleep(100, opts.signal);
-    }
+    const passSecond = async () => {
+      for (;;) {
+        const [secs] = (await client.time()) as unknown as [string | number, string | number];
+        if (Number(secs) > before) return;
+        await sleep(100, opts.signal);
+      }
+    };
+    if (mustPassSecond) await passSecond();
     const aofRewriting = info.get('aof_rewrite_in_progress') === '1';
     let reply: string;
     let scheduled = false;
-    const issuedAt = Date.now();
+    let issuedAt = Date.now();
     try {
       if (aofRewriting) {
+        await passSecond();
+        issuedAt = Date.now();
         reply = String(await client.call('BGSAVE', 'SCHEDULE'));
         scheduled = /scheduled/i.test(reply);
       } else {
@@ -107,6 +117,8 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
         continue;
       }
       if (/append only file rewriting|child process|another child/i.test(msg)) {
+        await passSecond();
+        issuedAt = Date.now();
         reply = String(await client.call('BGSAVE', 'SCHEDULE'));
         scheduled = /scheduled/i.test(reply);
       } else {
@@ -130,6 +142,12 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
           const lastsave = Number(await client.lastsave());
           if (lastsave <= before) throw new OperationError(`BGSAVE: LASTSAVE did not advance (${lastsave} ≤ ${before})`);
           return { lastsave, scheduled, durationMs: Date.now() - started };
+        }
+        if (status === 'ok' && !scheduled && !mustPassSecond) {
+          // Our child has been reaped (it was forked before the reply), within the second of the last save.
+          opts.log.debug({ lastsave: last }, 'the save ended within the second of the previous one; taking another once the clock has passed it');
+          mustPassSecond = true;
+          break;
         }
         // Our save failed if it started (or was seen running) and the status now says err.
         if (status === 'err' && (!scheduled || sawRunning || statusBefore === 'ok')) {

@@ -52,7 +52,7 @@ export interface FollowOptions {
   file: string;
   /** When BGSAVE was sent (ms); the temp file is created after it. */
   issuedAt: number;
-  /** Settles when the server reports the save finished (ok) or failed. */
+  /** Settles when the server reports the save finished (ok) or failed. The stream may end before it does. */
   done: Promise<unknown>;
   log: Logger;
 }
@@ -61,10 +61,13 @@ export interface FollowOptions {
  * Reads the snapshot while the BGSAVE child is still writing it, so copying overlaps with saving.
  * Redis' child writes `temp-<pid>.rdb` in its directory, strictly appending, and renames it to the
  * dbfilename once complete (only one child process runs at a time, so the one fresh temp file is ours).
- * The follower reads what has been written, waits for more while the save runs, and after the server
- * reports success reads to the end and checks that the file it followed now *is* <dir>/<dbfilename>
- * (same device and inode, same size). Returns undefined when there is nothing to follow (the save was
- * too quick, or there is more than one candidate): the caller then reads the finished file.
+ * The follower reads what has been written and waits for more while the save runs. The stream ends
+ * once the file it followed *is* <dir>/<dbfilename> (same device and inode) and has been read to its
+ * end: the child renames it only after writing, flushing and closing it. That is seen within
+ * milliseconds, where the server notices its child's exit on its next cron tick and we on our next
+ * INFO poll (up to 0.2 s later); the caller still requires the server's verdict (`done`) before it
+ * accepts what was read. Returns undefined when there is nothing to follow (the save was too quick,
+ * or there is more than one candidate): the caller then reads the finished file.
  */
 export async function followBgsave(opts: FollowOptions): Promise<Readable | undefined> {
   let finished: 'ok' | 'failed' | undefined;
@@ -111,16 +114,28 @@ export async function followBgsave(opts: FollowOptions): Promise<Readable | unde
       await handle.close().catch(() => undefined);
     }
   };
+  const mine = await handle.stat().catch(async (err: unknown) => {
+    await handle.close().catch(() => undefined);
+    throw err;
+  });
+  const isFinal = async () => {
+    const final = await stat(join(opts.dir, opts.file)).catch(() => undefined);
+    return final !== undefined && final.ino === mine.ino && final.dev === mine.dev;
+  };
+  // Set once the followed file has been renamed to the dbfilename: the child has written all of it.
+  let complete = false;
+  let lastSize = -1;
   const readMore = async (): Promise<Buffer | null> => {
     for (;;) {
       // Looked at before the size: once the server reported success, the child had written everything.
       const done = finished;
       if (done === 'failed') throw failure;
-      const available = (await handle.stat()).size - pos;
+      const size = (await handle.stat()).size;
+      const available = size - pos;
       // Waiting for a fuller chunk while the child writes keeps reads (and every later stage's calls) few, and
       // each buffer is allocated at the size read: a 1 MiB buffer kept alive for a few KiB made V8 collect
       // garbage for 1.6 s of a 2M-key backup.
-      if (available >= MIN_READ || (done === 'ok' && available > 0)) {
+      if (available >= MIN_READ || ((complete || done === 'ok') && available > 0)) {
         const want = Math.min(CHUNK, available);
         const buf = Buffer.allocUnsafe(want);
         const { bytesRead } = await handle.read(buf, 0, want, pos);
@@ -128,15 +143,20 @@ export async function followBgsave(opts: FollowOptions): Promise<Readable | unde
         pos += bytesRead;
         return bytesRead === want ? buf : buf.subarray(0, bytesRead);
       }
-      if (done === 'ok') {
-        // Everything the child wrote has been read (it closed the file before renaming it).
-        const [mine, final] = await Promise.all([handle.stat(), stat(join(opts.dir, opts.file)).catch(() => undefined)]);
-        if (!final || final.ino !== mine.ino || final.dev !== mine.dev) {
+      if (complete || done === 'ok') {
+        if (!complete && !(await isFinal())) {
           throw new FollowMismatchError(`the file followed during BGSAVE (${name}) is not ${opts.file} after the save`);
         }
-        if (mine.size !== pos) throw new FollowMismatchError(`read ${pos} bytes of ${name}, which has ${mine.size}`);
+        if (size !== pos) throw new FollowMismatchError(`read ${pos} bytes of ${name}, which has ${size}`);
         return null;
       }
+      // The file stopped growing: the child may be done. The size is looked at again after this, so a last
+      // write made between our look at the size and the rename is still read.
+      if (size === lastSize && (await isFinal())) {
+        complete = true;
+        continue;
+      }
+      lastSize = size;
       await new Promise((r) => setTimeout(r, 10));
     }
   };

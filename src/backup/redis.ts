@@ -47,11 +47,17 @@ async function rdbLocation(client: Redis, cfg: RedisSourceConfig, log: Logger): 
   return { dir, file };
 }
 
-async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<Readable> {
+interface OpenedSource {
+  stream: Readable;
+  /** The server's verdict on the save being read, when the stream may end before it (see followBgsave). */
+  saved?: Promise<unknown>;
+}
+
+async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<OpenedSource> {
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
   if (cfg.method === 'replication') {
     log.info({ server: ep.display }, 'requesting a snapshot over the replication protocol');
-    return fetchRdbByReplication(ep, { log, signal: ctx.signal, headerTimeoutMs: cfg.bgsaveTimeoutSeconds * 1000 });
+    return { stream: await fetchRdbByReplication(ep, { log, signal: ctx.signal, headerTimeoutMs: cfg.bgsaveTimeoutSeconds * 1000 }) };
   }
   // Resolve everything that can fail on configuration before making the server fork.
   const namespace = cfg.namespace ?? ctx.config.sources.kube?.namespace;
@@ -75,7 +81,7 @@ async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Re
     const first = await Promise.race([issued, done.then(() => undefined, () => undefined)]);
     if (first && !first.scheduled) {
       const stream = await followBgsave({ dir: early.dir, file: early.file, issuedAt: first.at, done, log });
-      if (stream) return stream;
+      if (stream) return { stream, saved: done };
     }
   }
   const saved = await done;
@@ -83,10 +89,10 @@ async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Re
   if (cfg.method === 'file') {
     const path = join(where.dir, where.file);
     log.info({ path }, 'reading the RDB file');
-    return openRdbFile(path, saved.lastsave);
+    return { stream: await openRdbFile(path, saved.lastsave) };
   }
   const path = posix.join(where.dir, where.file);
-  return exec!.execCat(kc!, { namespace: namespace!, pod: cfg.pod, container: cfg.container }, path, { log, signal: ctx.signal });
+  return { stream: await exec!.execCat(kc!, { namespace: namespace!, pod: cfg.pod, container: cfg.container }, path, { log, signal: ctx.signal }) };
 }
 
 export const backupRedis: BackupSource = async (ctx) => {
@@ -108,8 +114,9 @@ export const backupRedis: BackupSource = async (ctx) => {
     let validator: RdbValidator;
     for (let follow = true; ; follow = false) {
       let source: Readable;
+      let saved: Promise<unknown> | undefined;
       try {
-        source = await openSource(ctx, cfg, client, log, follow);
+        ({ stream: source, saved } = await openSource(ctx, cfg, client, log, follow));
       } catch (err) {
         if (err instanceof UsageError || err instanceof OperationError) throw err;
         throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
@@ -133,7 +140,6 @@ export const backupRedis: BackupSource = async (ctx) => {
           v,
           ctx.signal,
         );
-        break;
       } catch (err) {
         source.destroy();
         if (mismatch && follow) {
@@ -146,6 +152,14 @@ export const backupRedis: BackupSource = async (ctx) => {
         const msg = errorMessage(err).replace(/^artifact redis\/dump\.rdb: /, '');
         throw new OperationError(`redis backup (${cfg.method}): ${msg}`, { cause: err });
       }
+      try {
+        await saved;
+      } catch (err) {
+        await ctx.writer.discard(written).catch((e: unknown) => log.error({ err: errorMessage(e) }, 'could not remove the artifact of a failed save'));
+        if (err instanceof OperationError) throw err;
+        throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
+      }
+      break;
     }
     const summary = validator.summary();
     const facts: RedisFacts = {

@@ -222,6 +222,60 @@ describe('redis backup methods and failures', () => {
     }
   });
 
+  it('file: the copy ends once the child renames its file, before the server reports; the server still decides', async () => {
+    const c = master.client();
+    // The server reaps its child on a cron tick: at hz 1 it notices the save's end up to a second late.
+    await c.config('SET', 'hz', '1');
+    await c.config('SET', 'rdb-key-save-delay', '100');
+    try {
+      let endedEarly = false;
+      for (let attempt = 0; attempt < 5 && !endedEarly; attempt++) {
+        const id = nextId();
+        let runningAtEnd: string | undefined;
+        const writer = new ArtifactWriter(store, id, [recipient], {
+          start: () => undefined,
+          update: () => undefined,
+          finish: () => void c.info('persistence').then((i) => (runningAtEnd = parseInfo(i).get('rdb_bgsave_in_progress'))),
+        });
+        const res = await backupRedis({ backupId: id, config: configFor({ method: 'file' }), writer, log: silentLogger, signal: new AbortController().signal });
+        const onDisk = await readFile(join(master.dir, 'dump.rdb'));
+        expect(res.artifacts[0].sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
+        endedEarly = runningAtEnd === '1';
+      }
+      expect(endedEarly).toBe(true);
+
+      // A backup stopped after its copy ended but before the server's verdict keeps nothing.
+      let stoppedEarly = false;
+      for (let attempt = 0; attempt < 5 && !stoppedEarly; attempt++) {
+        const id = nextId();
+        const stop = new AbortController();
+        let runningAtEnd: string | undefined;
+        const writer = new ArtifactWriter(store, id, [recipient], {
+          start: () => undefined,
+          update: () => undefined,
+          finish: () => {
+            void c.info('persistence').then((i) => (runningAtEnd = parseInfo(i).get('rdb_bgsave_in_progress')));
+            stop.abort(new Error('stopped by the test'));
+          },
+        });
+        const err = await backupRedis({ backupId: id, config: configFor({ method: 'file' }), writer, log: silentLogger, signal: stop.signal }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await waitFor('the save to be reaped', async () => (parseInfo(await c.info('persistence')).get('rdb_bgsave_in_progress') === '0' ? true : undefined));
+        if (runningAtEnd !== '1') continue; // the server's verdict came first: the abort was too late to matter
+        expect(err).toBeInstanceOf(OperationError);
+        expect((err as Error).message).toMatch(/stopped by the test/);
+        expect(await store.list(`backups/${id}/`)).toEqual([]);
+        stoppedEarly = true;
+      }
+      expect(stoppedEarly).toBe(true);
+    } finally {
+      await c.config('SET', 'rdb-key-save-delay', '0');
+      await c.config('SET', 'hz', '10');
+    }
+  });
+
   it('file: a BGSAVE child killed while being followed fails the backup, and nothing is stored', async () => {
     const c = master.client();
     await c.config('SET', 'rdb-key-save-delay', '500');
@@ -262,6 +316,39 @@ describe('redis backup methods and failures', () => {
     await rm(broken.dir, { recursive: true, force: true });
     const msg = await fails(configFor({ url: broken.url, method: 'file' }));
     expect(msg).toMatch(/BGSAVE failed on the server \(rdb_last_bgsave_status:err\).*data directory/);
+  });
+
+  it('BGSAVE right after a save: no wait up front; a save ending in the same LASTSAVE second is not taken for ours', async () => {
+    const c = master.client();
+    const persistenceOf = async () => parseInfo(await c.info('persistence'));
+    const serverTime = async () => {
+      const [s, us] = (await c.time()) as unknown as [string, string];
+      return { s: Number(s), us: Number(us) };
+    };
+    let proved = false;
+    for (let attempt = 0; attempt < 10 && !proved; attempt++) {
+      // A save that ends early in a second, so that ours (a small dataset saves in milliseconds) ends in the same one.
+      while ((await serverTime()).us > 100_000) await new Promise((r) => setTimeout(r, 5));
+      await c.bgsave();
+      while ((await persistenceOf()).get('rdb_bgsave_in_progress') === '1') await new Promise((r) => setTimeout(r, 2));
+      const previous = Number(await c.lastsave());
+      if ((await serverTime()).s !== previous) continue;
+      const savesBefore = Number((await persistenceOf()).get('rdb_saves'));
+      const lines: string[] = [];
+      const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
+      const r = await bgsave(c, { timeoutMs: 30_000, log, pollMs: 10 });
+      expect(r.lastsave).toBeGreaterThan(previous);
+      const saves = Number((await persistenceOf()).get('rdb_saves')) - savesBefore;
+      if (lines.some((l) => l.includes('ended within the second of the previous one'))) {
+        // The first save could not be told from the previous one, so a second was taken after the clock passed.
+        expect(saves).toBe(2);
+        proved = true;
+      } else {
+        // Ours ended in a later second: one save was enough.
+        expect(saves).toBe(1);
+      }
+    }
+    expect(proved).toBe(true);
   });
 
   it('BGSAVE waits for a save already running and takes a fresh one; during an AOF rewrite it schedules', async () => {
