@@ -4,7 +4,9 @@
  *
  *   npx tsx bench/redis.ts --keys 2000000        (--runs N, default 2; --json)
  *
- * What is compared (each measured --runs times, alternating; the best run of each is reported):
+ * After the fill it waits a minute, until the keys with the shortest TTL have expired (see settle()).
+ * What is compared (each measured --runs times, alternating; the best run of each is reported, and the
+ * ratio of ours to redis-cli --rdb round by round, whose spread shows the noise):
  *   redisCliRdb   `redis-cli --rdb FILE` against the server: it makes the server fork and stream a fresh
  *                 snapshot over the replication protocol (diskless, repl-diskless-sync-delay 0 so that the
  *                 baseline is not padded with Redis' default 5 s wait for more replicas), into a local file.
@@ -29,10 +31,21 @@
  *     6.5 s of our CPU, 1.6 s of it garbage collection, and the contention slowed the fork. Reading only
  *     once 256 KiB are new, into buffers of the size read, took our CPU to ~2 s and the backup from 9–11 s to
  *     7–8.5 s (redis-cli --rdb: 5.8–6.5 s in the same runs).
- *   - What is left is contention, not waiting: a BGSAVE alone takes about as long as redis-cli --rdb (the
- *     bgsaveAlone row), and our pipeline (RDB validation with CRC-64, SHA-256, zstd, age, the S3 client and
- *     s3rver) runs beside the fork on the same two cores and slows it; an earlier session showed the same
- *     slowdown with the pipeline reading another file. Measured ratios swing by ±0.2 between runs here.
+ *   - Part of what was left was waiting. Before every BGSAVE, bgsave() waited for the server clock to pass
+ *     the previous LASTSAVE (it has one-second resolution). Here every backup came less than a second after
+ *     the previous measurement's save, so each one lost 0.86–0.96 s to that wait. Now only a save that ends
+ *     within the second of the previous one is not accepted (another is taken); see src/backup/redis-bgsave.ts.
+ *     A production backup seldom follows a save that closely, so there this gained little.
+ *   - The follower ended its stream only once our 100 ms INFO poll saw the server reap its child (on its own
+ *     cron tick, 100 ms at hz 10): ~0.1 s on average. It now ends when the followed file stops growing and
+ *     has been renamed to dump.rdb, and the server's verdict is awaited after the upload.
+ *   - Where the rest goes, timed step by step (2M keys, settled server): the save runs ~10 % longer beside our
+ *     pipeline than alone (a busy loop alone on the other core slowed a BGSAVE by 4–24 %, 12 % on average);
+ *     the pipeline keeps up with the save (the last part is uploaded ~50 ms after the copy ends); then
+ *     s3rver's CompleteMultipartUpload takes 0.53–0.66 s, because it concatenates the parts into one file,
+ *     reading, MD5-hashing and writing the 105 MiB again (8 MiB or 64 MiB parts made no difference). CPU
+ *     during a backup: our process 1.9–2.7 s, s3rver 1.2–1.6 s, zstd ~1 s, beside the fork's ~5 s.
+ *     Single runs swing by ±15 % here (redis-cli --rdb alone: 5.2–6.5 s on one server).
  *   - The Redis default is zstd level 1 (PostgreSQL dumps keep 3). Measured with the zstd CLI on this
  *     benchmark's 2M-key RDB (244 MiB, its strings already LZF-compressed by Redis): level 1 → 104.9 MiB in
  *     0.8 s of CPU, level 2 → 98.5 MiB in 0.94 s, level 3 → 95.7 MiB in 1.34 s: half a second less CPU beside
@@ -55,7 +68,7 @@ import { manifestSchema, type Artifact } from '../src/format/manifest.js';
 import { restoreRedisOnline } from '../src/restore/redis.js';
 import { openStore } from '../src/store/open.js';
 import { silentLogger } from '../src/util/log.js';
-import { fillRedis } from '../test/support/redis-dataset.js';
+import { CACHE_TTL_SECONDS, fillRedis } from '../test/support/redis-dataset.js';
 import { startRedis, type TestRedis } from '../test/support/redis.js';
 import { startS3, useS3rverCredentials, type TestS3 } from '../test/support/s3.js';
 
@@ -69,6 +82,32 @@ export interface RedisBenchOptions {
 }
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Waits until the keys with the dataset's shortest TTL (quotes, 1 minute) written during the fill have
+ * expired, and no AOF rewrite or save runs. Measured right after the fill, the rounds ran while the server
+ * expired 300k keys (logging their DELs to the AOF) and wrote back the fill's AOF, and they drifted
+ * (redis-cli --rdb 5.4 → 8.0 s over four rounds of one run). Keys keep expiring after that (~400/s), as
+ * on a production cache.
+ */
+async function settle(server: TestRedis, notBefore: number): Promise<{ keys: number; ms: number }> {
+  const t = Date.now();
+  const c = server.client();
+  try {
+    for (;;) {
+      const p = await c.info('persistence');
+      const idle = /aof_rewrite_in_progress:0/.test(p) && /aof_rewrite_scheduled:0/.test(p) && /rdb_bgsave_in_progress:0/.test(p);
+      if (Date.now() >= notBefore && idle) return { keys: Number(await c.dbsize()), ms: Date.now() - t };
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    c.disconnect();
+  }
+}
 
 export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<string, number | string>> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -84,6 +123,8 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
     const filled = await fillRedis(source.client(), { keys: opts.keys, batch: 5000 });
     const fillMs = Date.now() - t0;
     log(`filled ${filled.total} keys in ${seconds(fillMs)} s`);
+    const settled = await settle(source, Date.now() + CACHE_TTL_SECONDS.quote * 1000);
+    log(`settled: the 1-minute keys have expired, ${settled.keys} keys (waited ${seconds(settled.ms)} s)`);
     const memory = /used_memory:(\d+)/.exec(await source.client().info('memory'))![1];
 
     const key = generateX25519Identity();
@@ -197,6 +238,9 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
       ratioReplication: +(best('oursReplication') / cliBest).toFixed(2),
       redisCliRdbRuns: cliTimes.map(seconds).join(' / '),
       oursBackupRuns: times.oursBackup.map(seconds).join(' / '),
+      // Within a round the two run back to back on the same server state: the spread of these shows the noise.
+      roundRatios: times.oursBackup.map((t, i) => (t / cliTimes[i]).toFixed(2)).join(' / '),
+      medianRoundRatio: +median(times.oursBackup.map((t, i) => t / cliTimes[i])).toFixed(2),
       restoreSeconds: seconds(restoreMs),
       restoreKeysPerSecond: Math.round(report.keysRestored / (restoreMs / 1000)),
       restoreCopySeconds: seconds(copyMs),
