@@ -4,16 +4,18 @@
  *
  *   npx tsx bench/redis.ts --keys 2000000        (--runs N, default 2; --json)
  *
- * After the fill it waits a minute, until the keys with the shortest TTL have expired (see settle()).
- * What is compared (each measured --runs times, alternating; the best run of each is reported, and the
- * ratio of ours to redis-cli --rdb round by round, whose spread shows the noise):
+ * After the fill it waits a minute, until the keys with the shortest TTL have expired (see settle()), and
+ * takes one backup that is not measured (the first in a process pays for loading and JIT warm-up).
+ * What is compared (--runs rounds; each round runs every row once, back to back). Ratios are the median
+ * of the round-by-round ratios to redis-cli --rdb; times are the best run of each (ratioBestOfEach
+ * divides those two, which pairs runs from different moments of a drifting machine):
  *   redisCliRdb   `redis-cli --rdb FILE` against the server: it makes the server fork and stream a fresh
  *                 snapshot over the replication protocol (diskless, repl-diskless-sync-delay 0 so that the
  *                 baseline is not padded with Redis' default 5 s wait for more replicas), into a local file.
  *   oursBackup    backupRedis() with method `file`: BGSAVE, then read dump.rdb → RDB validation (structure
  *                 and CRC64) → SHA-256 → zstd (level 1, the Redis default) → age → S3 multipart (the store's
  *                 default parts).
- *   ratio         oursBackup / redisCliRdb (the target is ≤ 1.2).
+ *   ratio         oursBackup / redisCliRdb, median over the rounds (the target is ≤ 1.2).
  *   oursBackupZstd3  the same with compressionLevel 3 (ratioZstd3), the level PostgreSQL dumps use.
  *   oursReplication  backupRedis() with method `replication` (SYNC, like redis-cli --rdb, then the same
  *                 pipeline; ratioReplication).
@@ -166,6 +168,18 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
     let artifact: Artifact | undefined;
     let cliBytes = 0;
     let n = 0;
+    const backupOnce = async (v: (typeof variants)[number]) => {
+      const id = `20261124T${String(30000 + n++).padStart(6, '0')}Z-manual`;
+      const writer = new ArtifactWriter(store, id, [key.recipient]);
+      await quiet();
+      const t1 = Date.now();
+      const res = await backupRedis({ backupId: id, config: v.config, writer, log: silentLogger, signal: new AbortController().signal });
+      return { ms: Date.now() - t1, artifact: res.artifacts[0] };
+    };
+    // The first backup in a process loads the S3 client's lazily required modules (through tsx's loader here)
+    // and runs its hot loops before V8 has optimized them; measured apart, so that round 1 is not the odd one.
+    const first = await backupOnce(variants[0]);
+    log(`first backup in this process (not in the rounds): ${seconds(first.ms)} s`);
     for (let i = 0; i < runs; i++) {
       const file = join(work, 'cli.rdb');
       await quiet();
@@ -183,19 +197,19 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
       bgsaveTimes.push(Date.now() - tb);
       log(`BGSAVE alone: ${seconds(bgsaveTimes[i])} s`);
       for (const v of variants) {
-        const id = `20261124T${String(30000 + n++).padStart(6, '0')}Z-manual`;
-        const writer = new ArtifactWriter(store, id, [key.recipient]);
-        await quiet();
-        const t1 = Date.now();
-        const res = await backupRedis({ backupId: id, config: v.config, writer, log: silentLogger, signal: new AbortController().signal });
-        times[v.name].push(Date.now() - t1);
-        if (v.name === 'oursBackup') artifact = res.artifacts[0];
-        const a = res.artifacts[0];
-        log(`${v.name} (${v.what}): ${seconds(Date.now() - t1)} s (${(a.size / MiB).toFixed(1)} MiB → ${(a.stored.size / MiB).toFixed(1)} MiB stored)`);
+        const { ms, artifact: a } = await backupOnce(v);
+        times[v.name].push(ms);
+        if (v.name === 'oursBackup') artifact = a;
+        log(`${v.name} (${v.what}): ${seconds(ms)} s (${(a.size / MiB).toFixed(1)} MiB → ${(a.stored.size / MiB).toFixed(1)} MiB stored)`);
       }
     }
     const cliBest = Math.min(...cliTimes);
     const best = (name: string) => Math.min(...times[name]);
+    // Each round runs redis-cli --rdb and ours within seconds of each other on the same server; the median of
+    // these paired ratios is what the target is judged on. The best of each alone can pair a fast moment of
+    // one with a slow moment of the other: this machine drifts by 20 % and more within a run.
+    const paired = (ts: number[]) => ts.map((t, i) => t / cliTimes[i]);
+    const ratioOf = (ts: number[]) => +median(paired(ts)).toFixed(2);
 
     target = await startRedis({ save: '' });
     const manifest = manifestSchema.parse({
@@ -228,19 +242,19 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
       storedMiB: +(artifact!.stored.size / MiB).toFixed(1),
       redisCliRdbSeconds: seconds(cliBest),
       bgsaveAloneSeconds: seconds(Math.min(...bgsaveTimes)),
-      ratioBgsaveAlone: +(Math.min(...bgsaveTimes) / cliBest).toFixed(2),
+      ratioBgsaveAlone: ratioOf(bgsaveTimes),
       bgsaveAloneRuns: bgsaveTimes.map(seconds).join(' / '),
+      oursFirstRunSeconds: seconds(first.ms),
       oursBackupSeconds: seconds(best('oursBackup')),
-      ratio: +(best('oursBackup') / cliBest).toFixed(2),
+      ratio: ratioOf(times.oursBackup),
+      roundRatios: paired(times.oursBackup).map((r) => r.toFixed(2)).join(' / '),
+      ratioBestOfEach: +(best('oursBackup') / cliBest).toFixed(2),
       oursBackupZstd3Seconds: seconds(best('oursBackupZstd3')),
-      ratioZstd3: +(best('oursBackupZstd3') / cliBest).toFixed(2),
+      ratioZstd3: ratioOf(times.oursBackupZstd3),
       oursReplicationSeconds: seconds(best('oursReplication')),
-      ratioReplication: +(best('oursReplication') / cliBest).toFixed(2),
+      ratioReplication: ratioOf(times.oursReplication),
       redisCliRdbRuns: cliTimes.map(seconds).join(' / '),
       oursBackupRuns: times.oursBackup.map(seconds).join(' / '),
-      // Within a round the two run back to back on the same server state: the spread of these shows the noise.
-      roundRatios: times.oursBackup.map((t, i) => (t / cliTimes[i]).toFixed(2)).join(' / '),
-      medianRoundRatio: +median(times.oursBackup.map((t, i) => t / cliTimes[i])).toFixed(2),
       restoreSeconds: seconds(restoreMs),
       restoreKeysPerSecond: Math.round(report.keysRestored / (restoreMs / 1000)),
       restoreCopySeconds: seconds(copyMs),
