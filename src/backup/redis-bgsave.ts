@@ -94,15 +94,13 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
         await sleep(100, opts.signal);
       }
     };
-    if (mustPassSecond) await passSecond();
     const aofRewriting = info.get('aof_rewrite_in_progress') === '1';
+    if (mustPassSecond || aofRewriting) await passSecond();
     let reply: string;
     let scheduled = false;
     let issuedAt = Date.now();
     try {
       if (aofRewriting) {
-        await passSecond();
-        issuedAt = Date.now();
         reply = String(await client.call('BGSAVE', 'SCHEDULE'));
         scheduled = /scheduled/i.test(reply);
       } else {
