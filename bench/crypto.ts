@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { Encrypter, generateX25519Identity as pureJsGenerateIdentity, identityToRecipient } from 'age-encryption';
 import { createDecryptStream, createEncryptStream, generateX25519Identity, parseIdentity } from '../src/crypto/index.js';
+import { bestOf } from './stats.js';
 
 export interface CryptoBenchOptions {
   /** MiB of plaintext for our encrypt/decrypt runs (default 512). */
@@ -63,10 +64,8 @@ function countingSink(): Writable & { bytes: number } {
 }
 
 /** The fastest of three timed runs: the machine's noise only ever adds time, to ours and the pure-JS package alike. */
-async function bestTime(fn: () => Promise<void>, runs = 3): Promise<number> {
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) best = Math.min(best, await timed(fn));
-  return best;
+async function bestTime(fn: () => Promise<void>): Promise<number> {
+  return (await bestOf(3, async () => ({ seconds: await timed(fn) }))).seconds;
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {

@@ -71,6 +71,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, createZstdCompress } from 'node:zlib';
 import { productionNodeFlags } from './production-node.js';
+import { bestOf } from './stats.js';
 import type { LogLevel } from '../src/util/log.js';
 
 const MiB = 1024 * 1024;
@@ -407,17 +408,6 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
   } finally {
     await Promise.all([pgs.stop(), s3.stop(), rm(work, { recursive: true, force: true })]);
   }
-}
-
-/** Runs `fn` `n` times and returns the fastest run (the machine's noise only ever adds time). */
-async function bestOf<T extends { seconds: number }>(n: number, fn: () => Promise<T>): Promise<T> {
-  if (n > 10) throw new Error('--runs: at most 10');
-  let best: T | undefined;
-  for (let i = 0; i < n; i++) {
-    const r = await fn();
-    if (!best || r.seconds < best.seconds) best = r;
-  }
-  return best!;
 }
 
 /** Waits until the server has written its dirty buffers (CHECKPOINT) and no autovacuum worker runs. */

@@ -73,6 +73,7 @@ import { silentLogger } from '../src/util/log.js';
 import { CACHE_TTL_SECONDS, fillRedis } from '../test/support/redis-dataset.js';
 import { startRedis, type TestRedis } from '../test/support/redis.js';
 import { startS3, useS3rverCredentials, type TestS3 } from '../test/support/s3.js';
+import { median } from './stats.js';
 
 const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -84,10 +85,6 @@ export interface RedisBenchOptions {
 }
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Waits until the keys with the dataset's shortest TTL (quotes, 1 minute) written during the fill have
