@@ -35,7 +35,7 @@
  * So -Z0 + our zstd is 1.7–2.1× faster than pg_dump's gzip at the same size (±1 %) on this synthetic data
  * (less than the 5–10× seen on production-like data, which compresses less readily than these generated
  * rows), and it takes compression off pg_dump's single thread. backupPostgres therefore runs pg_dump with
- * --compress=0 and compresses the stream itself (see src/backup/postgres.ts).
+ * --compress=0 and compresses the stream itself (see src/sources/postgres/backup.ts).
  *
  * Current figures are in docs/performance.md (npm run bench). What they showed on these machines (2 vCPUs,
  * s3rver on the same host), measured piece by piece on a 1 GiB database whose -Z0 dump is 531 MiB:
@@ -56,7 +56,7 @@
  *     backend's row counts 0.8–1.5 s, and s3rver 0.9–1.2 s: wall time followed total CPU / 2 closely.
  *   - Restore with --jobs 2 stages the dump first (download, decrypt, decompress, verify: ~2.2 s for 531 MiB at
  *     best here, with either zstd engine), adds the data offsets pg_dump could not write into its pipe
- *     (src/format/pg-archive.ts: without them pg_restore -j 2 took as long as -j 1, 14.9–16.9 s against
+ *     (src/sources/postgres/archive.ts: without them pg_restore -j 2 took as long as -j 1, 14.9–16.9 s against
  *     11.7–12.3 s on the 1 GiB dataset), then runs pg_restore -j 2 and counts rows with 2 connections. With one
  *     job the dump streams into pg_restore. The whole CLI verifies a streamed artifact once before applying it,
  *     so its one-job restore reads it twice.
@@ -178,15 +178,15 @@ async function childMain(): Promise<void> {
   let result: unknown;
   const t0 = process.hrtime.bigint();
   if (req.mode === 'backup') {
-    const { ArtifactWriter } = await import('../src/backup/artifact-writer.js');
-    const { backupPostgres } = await import('../src/backup/postgres.js');
+    const { ArtifactWriter } = await import('../src/repository/artifact-writer.js');
+    const { backupPostgres } = await import('../src/sources/postgres/backup.js');
     const writer = new ArtifactWriter(store, req.backupId, config.encryption.recipients);
     const r = await backupPostgres({ backupId: req.backupId, config, writer, log, signal: new AbortController().signal });
     if (r.failures.length > 0) throw new Error(`backup failed: ${JSON.stringify(r.failures)}`);
     result = r.artifacts;
   } else {
     const { parseIdentity } = await import('../src/crypto/index.js');
-    const { restorePostgres } = await import('../src/restore/postgres.js');
+    const { restorePostgres } = await import('../src/sources/postgres/restore.js');
     const manifest = {
       formatVersion: 1 as const,
       id: req.backupId,

@@ -36,7 +36,7 @@
  *   - Part of what was left was waiting. Before every BGSAVE, bgsave() waited for the server clock to pass
  *     the previous LASTSAVE (it has one-second resolution). Here every backup came less than a second after
  *     the previous measurement's save, so each one lost 0.86–0.96 s to that wait. Now only a save that ends
- *     within the second of the previous one is not accepted (another is taken); see src/backup/redis-bgsave.ts.
+ *     within the second of the previous one is not accepted (another is taken); see src/sources/redis/bgsave.ts.
  *     A production backup seldom follows a save that closely, so there this gained little.
  *   - The follower ended its stream only once our 100 ms INFO poll saw the server reap its child (on its own
  *     cron tick, 100 ms at hz 10): ~0.1 s on average. It now ends when the followed file stops growing and
@@ -62,12 +62,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { ArtifactWriter } from '../src/backup/artifact-writer.js';
-import { backupRedis } from '../src/backup/redis.js';
+import { ArtifactWriter } from '../src/repository/artifact-writer.js';
+import { backupRedis } from '../src/sources/redis/backup.js';
 import { configSchema } from '../src/config/schema.js';
 import { generateX25519Identity, parseIdentity } from '../src/crypto/index.js';
-import { manifestSchema, type Artifact } from '../src/format/manifest.js';
-import { restoreRedisOnline } from '../src/restore/redis.js';
+import { manifestSchema, type Artifact } from '../src/repository/manifest.js';
+import { restoreRedisOnline } from '../src/sources/redis/restore.js';
 import { openStore } from '../src/store/open.js';
 import { silentLogger } from '../src/util/log.js';
 import { CACHE_TTL_SECONDS, fillRedis } from '../test/support/redis-dataset.js';

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generateX25519Identity } from '../src/crypto/index.js';
-import { ArtifactWriter } from '../src/backup/artifact-writer.js';
+import { ArtifactWriter } from '../src/repository/artifact-writer.js';
 import { FileStore } from '../src/store/file.js';
 import { openStore } from '../src/store/open.js';
 import type { ObjectStore } from '../src/store/types.js';

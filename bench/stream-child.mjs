@@ -14,7 +14,7 @@ const arg = (name) => {
 };
 const { storeSchema } = await import('../dist/config/schema.js');
 const { openStore } = await import('../dist/store/open.js');
-const { ArtifactWriter } = await import('../dist/backup/artifact-writer.js');
+const { ArtifactWriter } = await import('../dist/repository/artifact-writer.js');
 
 const MiB = 1024 * 1024;
 const mib = Number(arg('--mib'));

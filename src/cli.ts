@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { SOURCE_NAMES, type SourceName } from './config/schema.js';
-import { SCHEDULES, type Schedule } from './format/layout.js';
+import { SCHEDULES, type Schedule } from './repository/layout.js';
 import { EXIT_USAGE, UsageError, errorMessage, exitCodeOf } from './util/errors.js';
 import { TOOL_VERSION } from './version.js';
 import { loadEnv, parseList, parseOutput, parsePositiveInt, type GlobalOptions } from './commands/common.js';

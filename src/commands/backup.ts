@@ -1,10 +1,10 @@
-import { runBackup } from '../backup/run.js';
+import { runBackup } from '../engine/backup.js';
 import { backupMetrics, publishMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';
 import { createProgress } from '../observe/progress.js';
 import type { SourceName } from '../config/schema.js';
-import type { Schedule } from '../format/layout.js';
-import type { Manifest } from '../format/manifest.js';
+import type { Schedule } from '../repository/layout.js';
+import type { Manifest } from '../repository/manifest.js';
 import { formatBytes, out, printJson, type Env } from './common.js';
 import { withSignals } from './signals.js';
 

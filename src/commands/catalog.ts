@@ -1,6 +1,6 @@
-import { listBackups, resolveBackup } from '../backup/catalog.js';
-import { verifyBackup } from '../backup/verify.js';
-import { prune } from '../backup/prune.js';
+import { listBackups, resolveBackup } from '../repository/catalog.js';
+import { verifyBackup } from '../engine/verify.js';
+import { prune } from '../repository/prune.js';
 import { loadIdentities } from '../config/keys.js';
 import { formatAge, formatBytes, out, printJson, table, type Env } from './common.js';
 
@@ -56,7 +56,7 @@ export async function showCommand(env: Env, ref: string): Promise<number> {
   return 0;
 }
 
-function factsSummary(f: import('../format/manifest.js').ArtifactFacts): string {
+function factsSummary(f: import('../repository/manifest.js').ArtifactFacts): string {
   switch (f.type) {
     case 'postgres':
       return `${f.database}: ${f.tables.length} tables, ${f.tables.reduce((s, t) => s + t.rows, 0)} rows, PostgreSQL ${f.serverVersion}`;

@@ -1,6 +1,6 @@
 import { loadIdentities } from '../config/keys.js';
-import { runDrill } from '../drill/run.js';
-import { drillMetrics, fmtSeconds, listReports, reportMarkdown, type DrillReport } from '../drill/report.js';
+import { runDrill } from '../engine/drill/run.js';
+import { drillMetrics, fmtSeconds, listReports, reportMarkdown, type DrillReport } from '../engine/drill/report.js';
 import type { DrillJobResult } from '../schedule/index.js';
 import { publishMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';

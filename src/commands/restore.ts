@@ -1,8 +1,8 @@
-import { resolveBackup } from '../backup/catalog.js';
+import { resolveBackup } from '../repository/catalog.js';
 import { loadIdentities } from '../config/keys.js';
 import type { SourceName } from '../config/schema.js';
-import { runRestore } from '../restore/run.js';
-import type { KubeIndexEntry } from '../format/kube-archive.js';
+import { runRestore } from '../engine/restore.js';
+import type { KubeIndexEntry } from '../sources/kube/archive.js';
 import { UsageError } from '../util/errors.js';
 import { out, printJson, table, type Env } from './common.js';
 import { withSignals } from './signals.js';

@@ -1,7 +1,7 @@
-import { listBackups } from '../backup/catalog.js';
-import { prune } from '../backup/prune.js';
-import { runBackup } from '../backup/run.js';
-import type { Manifest } from '../format/manifest.js';
+import { listBackups } from '../repository/catalog.js';
+import { prune } from '../repository/prune.js';
+import { runBackup } from '../engine/backup.js';
+import type { Manifest } from '../repository/manifest.js';
 import { Scheduler, type BackupScheduleName, type DrillJobResult } from '../schedule/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { Env } from './common.js';

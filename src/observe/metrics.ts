@@ -1,6 +1,6 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Gauge, Pushgateway, Registry } from 'prom-client';
-import type { Manifest } from '../format/manifest.js';
+import type { Manifest } from '../repository/manifest.js';
 import type { Logger } from '../util/log.js';
 
 const STATUS_VALUE: Record<Manifest['status'], number> = { Completed: 1, PartiallyFailed: 0.5, Failed: 0 };

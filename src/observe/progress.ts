@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { ArtifactProgress } from '../backup/artifact-writer.js';
+import type { ArtifactProgress } from '../repository/artifact-writer.js';
 
 /** A bar per artifact on a TTY (bytes and MB/s); elsewhere nothing (JSON logs say what happened). */
 export function createProgress(enabled: boolean): ArtifactProgress | undefined {

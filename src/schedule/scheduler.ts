@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { Gauge, Registry } from 'prom-client';
-import type { Manifest } from '../format/manifest.js';
+import type { Manifest } from '../repository/manifest.js';
 import { backupMetrics } from '../observe/metrics.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';

@@ -1,6 +1,7 @@
 import { constants, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { PassThrough, type Duplex } from 'node:stream';
-import type { Compression } from '../format/layout.js';
+/** How an artifact's plaintext is compressed before encryption (its object key carries the suffix). */
+export type Compression = 'zstd' | 'gzip' | 'none';
 import { Coalesce } from './coalesce.js';
 import { UsageError } from './errors.js';
 import { findExecutable } from './executables.js';

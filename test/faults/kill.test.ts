@@ -11,9 +11,9 @@
  * One final backup must complete and leave no lock behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listBackups } from '../../src/backup/catalog.js';
-import { listLocks } from '../../src/backup/lock.js';
-import { verifyBackup } from '../../src/backup/verify.js';
+import { listBackups } from '../../src/repository/catalog.js';
+import { listLocks } from '../../src/repository/lock.js';
+import { verifyBackup } from '../../src/engine/verify.js';
 import { loadIdentities } from '../../src/config/keys.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Identity } from '../../src/crypto/index.js';

@@ -5,12 +5,12 @@
  * aborted) and leave earlier backups intact, and the next run must complete.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../src/backup/run.js';
-import { listBackups } from '../../src/backup/catalog.js';
+import { runBackup } from '../../src/engine/backup.js';
+import { listBackups } from '../../src/repository/catalog.js';
 import { loadIdentities } from '../../src/config/keys.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Identity } from '../../src/crypto/index.js';
-import type { Manifest } from '../../src/format/manifest.js';
+import type { Manifest } from '../../src/repository/manifest.js';
 import { openStore } from '../../src/store/open.js';
 import { silentLogger } from '../../src/util/log.js';
 import { errorMessage } from '../../src/util/errors.js';

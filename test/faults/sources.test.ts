@@ -8,11 +8,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../src/backup/run.js';
+import { runBackup } from '../../src/engine/backup.js';
 import { loadIdentities } from '../../src/config/keys.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Identity } from '../../src/crypto/index.js';
-import type { Manifest } from '../../src/format/manifest.js';
+import type { Manifest } from '../../src/repository/manifest.js';
 import { openStore } from '../../src/store/open.js';
 import { silentLogger } from '../../src/util/log.js';
 import { PG_PASSWORD, REDIS_PASSWORD, startPlatform, type Platform } from '../support/platform.js';

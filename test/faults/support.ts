@@ -7,11 +7,11 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listBackups, type CatalogEntry } from '../../src/backup/catalog.js';
-import { verifyBackup } from '../../src/backup/verify.js';
+import { listBackups, type CatalogEntry } from '../../src/repository/catalog.js';
+import { verifyBackup } from '../../src/engine/verify.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Identity } from '../../src/crypto/index.js';
-import type { KubeFacts, Manifest, PostgresFacts, RedisFacts } from '../../src/format/manifest.js';
+import type { KubeFacts, Manifest, PostgresFacts, RedisFacts } from '../../src/repository/manifest.js';
 import type { ObjectStore } from '../../src/store/types.js';
 import { silentLogger } from '../../src/util/log.js';
 

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runBackup } from '../../src/backup/run.js';
+import { runBackup } from '../../src/engine/backup.js';
 import { openStore } from '../../src/store/open.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { Manifest, RedisFacts } from '../../src/format/manifest.js';
+import type { Manifest, RedisFacts } from '../../src/repository/manifest.js';
 import { PG_PASSWORD, startPlatform, type Platform } from '../support/platform.js';
 import { startRedis } from '../support/redis.js';
 

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../src/backup/run.js';
-import { runDrill } from '../../src/drill/run.js';
-import { listReports } from '../../src/drill/report.js';
+import { runBackup } from '../../src/engine/backup.js';
+import { runDrill } from '../../src/engine/drill/run.js';
+import { listReports } from '../../src/engine/drill/report.js';
 import { loadIdentities } from '../../src/config/keys.js';
 import { openStore } from '../../src/store/open.js';
 import { readObject } from '../../src/store/text.js';
 import { FileStore } from '../../src/store/file.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { Config } from '../../src/config/schema.js';
-import type { Manifest } from '../../src/format/manifest.js';
+import type { Manifest } from '../../src/repository/manifest.js';
 import { PG_PASSWORD, startPlatform, type Platform } from '../support/platform.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { join } from 'node:path';

@@ -14,14 +14,14 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../src/backup/run.js';
+import { runBackup } from '../../src/engine/backup.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { generateX25519Identity, parseIdentity, type Identity } from '../../src/crypto/index.js';
-import type { Manifest } from '../../src/format/manifest.js';
-import { kubeArtifactOf, readKubeArchive, restoreKube } from '../../src/restore/kube.js';
-import type { RestoreContext } from '../../src/restore/context.js';
+import type { Manifest } from '../../src/repository/manifest.js';
+import { kubeArtifactOf, readKubeArchive, restoreKube } from '../../src/sources/kube/restore.js';
+import type { RestoreContext } from '../../src/sources/restore-context.js';
 import { FileStore } from '../../src/store/file.js';
-import { KubeClient, loadKubeConfig, objectPath } from '../../src/util/kube-client.js';
+import { KubeClient, loadKubeConfig, objectPath } from '../../src/sources/shared/kube-client.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from '../support/tmp.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { acquireLock, listLocks } from '../../src/backup/lock.js';
+import { acquireLock, listLocks } from '../../src/repository/lock.js';
 import { FileStore } from '../../src/store/file.js';
 import { writeObjectText } from '../../src/store/text.js';
 import { silentLogger } from '../../src/util/log.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArchiveIndexer, OFFSET_NOT_SET, OFFSET_SET, parseToc, patchDataOffsets } from '../../src/format/pg-archive.js';
+import { ArchiveIndexer, OFFSET_NOT_SET, OFFSET_SET, parseToc, patchDataOffsets } from '../../src/sources/postgres/archive.js';
 import { createPlatformDataset } from '../support/pg-dataset.js';
 import { pgBin, startPostgres, withClient, type TestPostgres } from '../support/postgres.js';
 import { tempDir } from '../support/tmp.js';

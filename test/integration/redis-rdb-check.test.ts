@@ -3,7 +3,7 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateRdbFile, type RdbSummary } from '../../src/format/rdb.js';
+import { validateRdbFile, type RdbSummary } from '../../src/sources/redis/rdb.js';
 import { fillRedis } from '../support/redis-dataset.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { tempDir } from '../support/tmp.js';

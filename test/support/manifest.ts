@@ -1,5 +1,5 @@
-import { parseBackupId } from '../../src/format/layout.js';
-import { manifestSchema, type Artifact, type Manifest } from '../../src/format/manifest.js';
+import { parseBackupId } from '../../src/repository/layout.js';
+import { manifestSchema, type Artifact, type Manifest } from '../../src/repository/manifest.js';
 
 /** A valid Completed manifest around the given artifacts, for restore tests that write artifacts directly. */
 export function testManifest(id: string, artifacts: Artifact[]): Manifest {

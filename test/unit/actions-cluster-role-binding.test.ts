@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { clusterRoleBindingAction } from '../../src/restore/actions/cluster-role-binding.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { clusterRoleBindingAction } from '../../src/sources/kube/restore-actions/cluster-role-binding.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'dr-drill-1', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { commonMetadataAction, RESTORE_LABEL_BACKUP, RESTORE_LABEL_RESTORE } from '../../src/restore/actions/common-metadata.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { commonMetadataAction, RESTORE_LABEL_BACKUP, RESTORE_LABEL_RESTORE } from '../../src/sources/kube/restore-actions/common-metadata.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'ai-qtrd-restored', backupId: '20261124T020000Z-nightly', restoreId: 'r1', keepNodePorts: false };
 

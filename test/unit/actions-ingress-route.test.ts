@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ingressRouteAction } from '../../src/restore/actions/ingress-route.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { ingressRouteAction } from '../../src/sources/kube/restore-actions/ingress-route.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'ai-qtrd-restored', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

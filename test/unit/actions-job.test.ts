@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { jobAction } from '../../src/restore/actions/job.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { jobAction } from '../../src/sources/kube/restore-actions/job.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'a', targetNamespace: 'b', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

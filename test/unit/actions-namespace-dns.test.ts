@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RESTORE_ACTIONS } from '../../src/restore/actions/index.js';
-import { namespaceDnsAction } from '../../src/restore/actions/namespace-dns.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { RESTORE_ACTIONS } from '../../src/sources/kube/restore-actions/index.js';
+import { namespaceDnsAction } from '../../src/sources/kube/restore-actions/namespace-dns.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'ai-qtrd-copy', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 const configMap = () => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { namespaceAction } from '../../src/restore/actions/namespace.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { namespaceAction } from '../../src/sources/kube/restore-actions/namespace.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const base: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'ai-qtrd', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 const ns = () => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { persistentVolumeAction } from '../../src/restore/actions/persistent-volume.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { persistentVolumeAction } from '../../src/sources/kube/restore-actions/persistent-volume.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'ai-qtrd-restored', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { roleBindingAction } from '../../src/restore/actions/role-binding.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { roleBindingAction } from '../../src/sources/kube/restore-actions/role-binding.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'ai-qtrd', targetNamespace: 'ai-qtrd-restored', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { serviceAccountAction } from '../../src/restore/actions/service-account.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { serviceAccountAction } from '../../src/sources/kube/restore-actions/service-account.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'a', targetNamespace: 'b', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { serviceAction } from '../../src/restore/actions/service.js';
-import type { TransformContext } from '../../src/restore/actions/types.js';
+import { serviceAction } from '../../src/sources/kube/restore-actions/service.js';
+import type { TransformContext } from '../../src/sources/kube/restore-actions/types.js';
 
 const ctx: TransformContext = { sourceNamespace: 'a', targetNamespace: 'b', backupId: 'id', restoreId: 'r', keepNodePorts: false };
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { collectProductionHosts, drillActions, type DrillContext } from '../../src/drill/actions/index.js';
-import { productionHostsAction } from '../../src/drill/actions/production-hosts.js';
-import { certificateAction, routingAction } from '../../src/drill/actions/routing.js';
-import { envAction, freshVolumeAction, noAutoscalerAction, oneReplicaAction, secretDataAction } from '../../src/drill/actions/workloads.js';
+import { collectProductionHosts, drillActions, type DrillContext } from '../../src/sources/kube/drill-actions/index.js';
+import { productionHostsAction } from '../../src/sources/kube/drill-actions/production-hosts.js';
+import { certificateAction, routingAction } from '../../src/sources/kube/drill-actions/routing.js';
+import { envAction, freshVolumeAction, noAutoscalerAction, oneReplicaAction, secretDataAction } from '../../src/sources/kube/drill-actions/workloads.js';
 
 const tctx = { sourceNamespace: 'ai-qtrd', targetNamespace: 'dr-drill-x', backupId: 'b', restoreId: 'r', keepNodePorts: false };
 const d = (over: Partial<DrillContext> = {}): DrillContext => ({

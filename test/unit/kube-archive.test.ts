@@ -8,7 +8,7 @@ import {
   parseQualifiedResource,
   qualifiedResource,
   type KubeArchiveIndex,
-} from '../../src/format/kube-archive.js';
+} from '../../src/sources/kube/archive.js';
 
 describe('kube archive layout', () => {
   it('names resources kubectl-style: bare for the core group, <resource>.<group> otherwise', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SKIP_REASONS, isExcluded, selectorServiceNames, skipReason } from '../../src/backup/kube-filters.js';
+import { SKIP_REASONS, isExcluded, selectorServiceNames, skipReason } from '../../src/sources/kube/filters.js';
 
 const owned = (kind: string) => ({ metadata: { name: 'x', ownerReferences: [{ apiVersion: 'apps/v1', kind, name: 'o', uid: 'u', controller: true }] } });
 const ctx = { selectorServices: selectorServiceNames([{ metadata: { name: 'redis-service' }, spec: { selector: { app: 'redis' } } }, { metadata: { name: 'external-db' }, spec: {} }]) };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RESTORE_PRIORITIES, compareForRestore, restoreOrder } from '../../src/restore/kube-order.js';
+import { RESTORE_PRIORITIES, compareForRestore, restoreOrder } from '../../src/sources/kube/order.js';
 
 const o = (qr: string, name: string, namespace?: string) => {
   const dot = qr.indexOf('.');

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { indexEntryFor, type KubeArchiveIndex } from '../../src/format/kube-archive.js';
-import { planKubeRestore, type PlanOptions } from '../../src/restore/kube.js';
-import { failureDetail, secretValues } from '../../src/restore/kube-apply.js';
-import { workloadReadiness } from '../../src/restore/kube-wait.js';
+import { indexEntryFor, type KubeArchiveIndex } from '../../src/sources/kube/archive.js';
+import { planKubeRestore, type PlanOptions } from '../../src/sources/kube/restore.js';
+import { failureDetail, secretValues } from '../../src/sources/kube/apply.js';
+import { workloadReadiness } from '../../src/sources/kube/wait.js';
 
 const NS = 'ai-qtrd';
 const objects = [

@@ -6,8 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonFile, packTar } from '../../src/backup/kube-tar.js';
-import { readTarFiles } from '../../src/restore/kube-read.js';
+import { jsonFile, packTar } from '../../src/sources/kube/tar-writer.js';
+import { readTarFiles } from '../../src/sources/kube/tar-reader.js';
 import { tempDir } from '../support/tmp.js';
 
 const run = promisify(execFile);

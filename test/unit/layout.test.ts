@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { artifactKey, backupId, backupIdOfKey, manifestKey, parseBackupId } from '../../src/format/layout.js';
+import { artifactKey, backupId, backupIdOfKey, manifestKey, parseBackupId } from '../../src/repository/layout.js';
 
 describe('backup layout', () => {
   it('makes ids that sort by time and parse back', () => {

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArchiveIndexer, OFFSET_NO_DATA, OFFSET_NOT_SET, OFFSET_SET, parseToc, patchDataOffsets } from '../../src/format/pg-archive.js';
+import { ArchiveIndexer, OFFSET_NO_DATA, OFFSET_NOT_SET, OFFSET_SET, parseToc, patchDataOffsets } from '../../src/sources/postgres/archive.js';
 import { join } from 'node:path';
 import { tempDir } from '../support/tmp.js';
 

@@ -1,8 +1,8 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArtifactWriter } from '../../src/backup/artifact-writer.js';
-import { ToolOutput } from '../../src/backup/postgres-stream.js';
+import { ArtifactWriter } from '../../src/repository/artifact-writer.js';
+import { ToolOutput } from '../../src/sources/postgres/dump-stream.js';
 import { generateX25519Identity } from '../../src/crypto/index.js';
 import { FileStore } from '../../src/store/file.js';
 import { OperationError, UsageError } from '../../src/util/errors.js';
@@ -20,7 +20,7 @@ import {
   stderrErrors,
   toolFailure,
   type LocatedTool,
-} from '../../src/util/pg-tools.js';
+} from '../../src/sources/postgres/tools.js';
 import { tempDir } from '../support/tmp.js';
 
 const tool = (name: LocatedTool['name'], full: string): LocatedTool => ({ name, path: `/opt/pg/bin/${name}`, version: parseToolVersion(`${name} (PostgreSQL) ${full}`) });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { planPrune } from '../../src/backup/prune.js';
-import type { CatalogEntry, CatalogStatus } from '../../src/backup/catalog.js';
-import { backupId, type Schedule } from '../../src/format/layout.js';
+import { planPrune } from '../../src/repository/prune.js';
+import type { CatalogEntry, CatalogStatus } from '../../src/repository/catalog.js';
+import { backupId, type Schedule } from '../../src/repository/layout.js';
 
 const retention = { nightly: 14, monthly: 12, manual: 10, incompleteAfterHours: 24 };
 const NOW = new Date('2026-11-24T12:00:00Z');
@@ -47,7 +47,7 @@ describe('prune with S3 Object Lock', () => {
     const { FileStore } = await import('../../src/store/file.js');
     const { ObjectLockedError } = await import('../../src/store/types.js');
     const { writeObjectText } = await import('../../src/store/text.js');
-    const { prune } = await import('../../src/backup/prune.js');
+    const { prune } = await import('../../src/repository/prune.js');
     const { silentLogger } = await import('../../src/util/log.js');
     const { tempDir } = await import('../support/tmp.js');
     const dir = await tempDir();

@@ -1,9 +1,9 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { RdbFormatError, RdbValidator, type RdbSummary } from '../../src/format/rdb.js';
-import { Crc64, crc64 } from '../../src/format/rdb-crc64.js';
-import { lzfDecompress } from '../../src/format/rdb-lzf.js';
+import { RdbFormatError, RdbValidator, type RdbSummary } from '../../src/sources/redis/rdb.js';
+import { Crc64, crc64 } from '../../src/sources/redis/rdb-crc64.js';
+import { lzfDecompress } from '../../src/sources/redis/rdb-lzf.js';
 
 // A tiny RDB writer for hand-made files (layouts as in Redis' rdb.c).
 const len = (n: number): Buffer => {

@@ -1,12 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchRdbByReplication } from '../../src/backup/redis-copy-replication.js';
-import { compareVersions, rdbVersionOfRedis } from '../../src/restore/redis-server.js';
-import { minRedisForRdbVersion } from '../../src/format/rdb.js';
+import { fetchRdbByReplication } from '../../src/sources/redis/snapshot-replication.js';
+import { compareVersions, rdbVersionOfRedis } from '../../src/sources/redis/loader-server.js';
+import { minRedisForRdbVersion } from '../../src/sources/redis/rdb.js';
 import { UsageError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
-import { parseKeyspace, parseRedisUrl, type RedisEndpoint } from '../../src/util/redis-url.js';
+import { parseKeyspace, parseRedisUrl, type RedisEndpoint } from '../../src/sources/redis/client.js';
 
 describe('redis URLs', () => {
   it('parses host, port, credentials, database and TLS, and never shows the password', () => {

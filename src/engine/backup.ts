@@ -1,0 +1,118 @@
+import { hostname } from 'node:os';
+import { SOURCE_NAMES, type Config, type SourceName } from '../config/schema.js';
+import { loadRecipients } from '../config/keys.js';
+import { backupId, backupPrefix, manifestKey, type Schedule } from '../repository/layout.js';
+import { FORMAT_VERSION, type Artifact, type Failure, type Manifest } from '../repository/manifest.js';
+import { serializeManifest } from '../repository/manifest-json.js';
+import type { ObjectStore } from '../store/types.js';
+import { writeObjectText } from '../store/text.js';
+import { verifyStoredArtifact } from '../repository/artifact-reader.js';
+import { ArtifactWriter, type ArtifactProgress } from '../repository/artifact-writer.js';
+import { acquireLock } from '../repository/lock.js';
+import type { BackupSource } from '../sources/source.js';
+import { BACKUP_SOURCES } from '../sources/registry.js';
+import { OperationError, UsageError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { mapLimit } from '../util/concurrency.js';
+import { TOOL_VERSION } from '../version.js';
+
+export interface BackupRunOptions {
+  config: Config;
+  store: ObjectStore;
+  schedule: Schedule;
+  only?: SourceName[];
+  log: Logger;
+  signal?: AbortSignal;
+  progress?: ArtifactProgress;
+  /** For tests: replace source implementations. */
+  sources?: Partial<Record<SourceName, BackupSource>>;
+  now?: () => Date;
+}
+
+/** Which configured sources this run covers; naming an unconfigured one is bad usage. */
+export function selectSources(config: Config, only?: SourceName[]): SourceName[] {
+  const configured = SOURCE_NAMES.filter((s) => config.sources[s] !== undefined);
+  if (!only || only.length === 0) return configured;
+  for (const s of only) {
+    if (!SOURCE_NAMES.includes(s)) throw new UsageError(`--only: unknown source "${s}" (expected kube, postgres, redis)`);
+    if (!configured.includes(s)) throw new UsageError(`--only ${s}: sources.${s} is not configured`);
+  }
+  return configured.filter((s) => only.includes(s));
+}
+
+/**
+ * One backup set: lock, run the sources concurrently, read every artifact back and check it,
+ * then write the manifest, last. Only a run where everything passed is Completed.
+ */
+export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
+  const { config, store, log } = opts;
+  const now = opts.now ?? (() => new Date());
+  const sources = selectSources(config, opts.only);
+  const recipients = await loadRecipients(config);
+  const signal = opts.signal ?? new AbortController().signal;
+
+  const lock = await acquireLock(store, { purpose: `backup (${opts.schedule})`, ttlSeconds: config.backup.lockTtlSeconds, log, now });
+  try {
+    const startedAt = now();
+    const id = backupId(startedAt, opts.schedule);
+    if ((await store.list(backupPrefix(id))).length > 0) {
+      throw new OperationError(`backup ${id} already exists in ${store.description}; wait a second and run again`);
+    }
+    log.info({ backup: id, sources, store: store.description }, 'backup started');
+    const writer = new ArtifactWriter(store, id, recipients, opts.progress);
+    const artifacts: Artifact[] = [];
+    const failures: Failure[] = [];
+    const impls = { ...BACKUP_SOURCES, ...opts.sources };
+
+    await mapLimit(sources, config.backup.concurrency, async (name) => {
+      const t0 = Date.now();
+      try {
+        const result = await impls[name]({ backupId: id, config, writer, log: log.child({ source: name }), signal });
+        artifacts.push(...result.artifacts);
+        failures.push(...result.failures);
+        for (const f of result.failures) log.error({ source: name, artifact: f.artifact, err: f.error }, 'artifact failed');
+        log.info({ source: name, artifacts: result.artifacts.length, seconds: (Date.now() - t0) / 1000 }, 'source finished');
+      } catch (err) {
+        failures.push({ source: name, error: errorMessage(err) });
+        log.error({ source: name, err: errorMessage(err) }, 'source failed');
+      }
+    });
+
+    // Verify after write: nothing is Completed until every stored object was read back and matched.
+    const verified: Artifact[] = [];
+    for (const a of artifacts.sort((x, y) => (x.name < y.name ? -1 : 1))) {
+      try {
+        await verifyStoredArtifact(store, a);
+        verified.push({ ...a, verifiedAt: now().toISOString() });
+      } catch (err) {
+        failures.push({ source: a.source, artifact: a.name, error: errorMessage(err) });
+        log.error({ artifact: a.name, err: errorMessage(err) }, 'read-back verification failed');
+        verified.push(a);
+      }
+    }
+    if (signal.aborted) {
+      failures.push({ source: sources[0], error: `interrupted: ${errorMessage(signal.reason ?? 'aborted')}` });
+    }
+
+    const status: Manifest['status'] =
+      failures.length === 0 && verified.length > 0 ? 'Completed' : verified.some((a) => a.verifiedAt) ? 'PartiallyFailed' : 'Failed';
+    const manifest: Manifest = {
+      formatVersion: FORMAT_VERSION,
+      id,
+      schedule: opts.schedule,
+      status,
+      startedAt: startedAt.toISOString(),
+      finishedAt: now().toISOString(),
+      tool: { name: 'gushen-dr', version: TOOL_VERSION },
+      host: hostname(),
+      sources,
+      artifacts: verified,
+      failures,
+    };
+    await writeObjectText(store, manifestKey(id), serializeManifest(manifest), { retain: true });
+    log.info({ backup: id, status, artifacts: verified.length, failures: failures.length }, 'backup finished');
+    return manifest;
+  } finally {
+    await lock.release().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not release the backup lock'));
+  }
+}

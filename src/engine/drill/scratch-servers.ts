@@ -1,0 +1,117 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { OperationError, errorMessage } from '../../util/errors.js';
+
+const run = promisify(execFile);
+
+export interface ScratchServer {
+  url: string;
+  /** Where it lives, for a report that keeps it (--keep). */
+  where: string;
+  stop(): Promise<void>;
+}
+
+/** A port the OS says is free on 127.0.0.1 now. */
+export async function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** The PostgreSQL server binaries: `binDir`, else the installed major ≥ `minMajor` closest to it. */
+export async function findPostgresBinDir(minMajor: number, binDir?: string): Promise<string> {
+  if (binDir) {
+    if (!existsSync(join(binDir, 'initdb'))) throw new OperationError(`drill.binDir ${binDir}: no initdb there`);
+    return binDir;
+  }
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root) ? (await readdir(root)).map(Number).filter((n) => n >= minMajor && existsSync(join(root, String(n), 'bin', 'initdb'))) : [];
+  if (majors.length === 0) {
+    throw new OperationError(
+      `no PostgreSQL ${minMajor}+ server binaries for a throwaway drill server under ${root}; install postgresql-${minMajor} or set drill.postgres.url / drill.binDir`,
+    );
+  }
+  return join(root, String(Math.min(...majors)), 'bin');
+}
+
+/**
+ * A private PostgreSQL server in a temp directory, trust auth on 127.0.0.1 only. PostgreSQL refuses to run as
+ * root, so as root it runs as the `postgres` user.
+ */
+export async function startScratchPostgres(binDir: string): Promise<ScratchServer> {
+  const base = await mkdtemp(join(tmpdir(), 'gushen-dr-drill-pg-'));
+  const data = join(base, 'data');
+  const sock = join(base, 'sock');
+  await mkdir(data, { mode: 0o700 });
+  await mkdir(sock);
+  const asRoot = process.getuid?.() === 0;
+  const as = (cmd: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args));
+  try {
+    if (asRoot) {
+      await chmod(base, 0o755);
+      const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+      const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+      for (const d of [base, data, sock]) await chown(d, uid, gid);
+    }
+    await as(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8']);
+    const port = await freeLocalPort();
+    const opts = `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`;
+    await as(join(binDir, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(base, 'log'), '-w', '-t', '60', 'start']);
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/`,
+      where: `postgres://postgres@127.0.0.1:${port}/ (data ${data}; stop: pg_ctl -D ${data} stop)`,
+      stop: async () => {
+        await as(join(binDir, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+        await rm(base, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(base, { recursive: true, force: true });
+    throw new OperationError(`could not start a throwaway PostgreSQL from ${binDir}: ${errorMessage(err)}`);
+  }
+}
+
+/** A private redis-server (no persistence) in a temp directory on 127.0.0.1. */
+export async function startScratchRedis(bin = 'redis-server'): Promise<ScratchServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'gushen-dr-drill-redis-'));
+  await chmod(dir, 0o700);
+  const port = await freeLocalPort();
+  const proc: ChildProcess = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  };
+  proc.once('error', () => undefined);
+  const { Redis } = await import('ioredis');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new OperationError(`could not start a throwaway ${bin} on port ${port}`);
+    }
+    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.ping();
+      c.disconnect();
+      break;
+    } catch {
+      c.disconnect();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { url: `redis://127.0.0.1:${port}`, where: `redis://127.0.0.1:${port} (pid ${proc.pid}, dir ${dir})`, stop };
+}

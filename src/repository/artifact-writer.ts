@@ -1,0 +1,93 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createEncryptStream } from '../crypto/index.js';
+import { artifactKey, type Compression } from './layout.js';
+import type { Artifact, ArtifactFacts } from './manifest.js';
+import type { SourceName } from '../config/schema.js';
+import type { ObjectStore } from '../store/types.js';
+import { HashTap } from '../util/hash-tap.js';
+import { compressionStages } from '../util/compression.js';
+import { errorMessage, OperationError } from '../util/errors.js';
+
+export interface ArtifactSpec {
+  /** `<source>/<file>`, e.g. `postgres/gushen.dump`. */
+  name: string;
+  source: SourceName;
+  kind: Artifact['kind'];
+  compression: Compression;
+  compressionLevel?: number;
+  /** An upper estimate of the plaintext size, when the source knows one: sizes the S3 upload's parts. */
+  expectedSize?: number;
+}
+
+export type WrittenArtifact = Omit<Artifact, 'facts'>;
+
+export interface ArtifactProgress {
+  start(name: string, totalBytes?: number): void;
+  update(name: string, plaintextBytes: number): void;
+  finish(name: string): void;
+}
+
+/**
+ * Streams one artifact: source → SHA-256 → compress → age-encrypt → SHA-256 of stored bytes → store.
+ * Memory stays constant; on any failure nothing is left under the artifact's key.
+ */
+export class ArtifactWriter {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly backupId: string,
+    private readonly recipients: string[],
+    private readonly progress?: ArtifactProgress,
+  ) {}
+
+  async write(spec: ArtifactSpec, body: Readable, signal?: AbortSignal): Promise<WrittenArtifact> {
+    const key = artifactKey(this.backupId, spec.name, spec.compression);
+    const plain = new HashTap();
+    const stored = new HashTap();
+    const out = new PassThrough();
+    let seen = 0;
+    plain.on('data', (c: Buffer) => {
+      seen += c.length;
+      this.progress?.update(spec.name, seen);
+    });
+    this.progress?.start(spec.name);
+    try {
+      await Promise.all([
+        pipeline(
+          [body, plain, ...compressionStages(spec.compression, spec.compressionLevel), createEncryptStream(this.recipients), stored, out],
+          { signal },
+        ),
+        this.store.put(key, out, { signal, retain: true, sizeHint: spec.expectedSize }),
+      ]);
+    } catch (err) {
+      out.destroy();
+      body.destroy();
+      await this.store.delete(key).catch(() => undefined);
+      throw new OperationError(`artifact ${spec.name}: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      this.progress?.finish(spec.name);
+    }
+    const p = plain.digest();
+    const s = stored.digest();
+    return {
+      name: spec.name,
+      source: spec.source,
+      kind: spec.kind,
+      key,
+      size: p.size,
+      sha256: p.sha256,
+      compression: spec.compression,
+      encryption: { format: 'age-encryption.org/v1', recipients: [...this.recipients] },
+      stored: { size: s.size, sha256: s.sha256 },
+    };
+  }
+
+  /** Removes an artifact this writer stored, for a source that learns after the write that it must not be kept. */
+  async discard(written: WrittenArtifact): Promise<void> {
+    await this.store.delete(written.key);
+  }
+}
+
+export function withFacts(a: WrittenArtifact, facts: ArtifactFacts): Artifact {
+  return { ...a, facts };
+}

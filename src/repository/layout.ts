@@ -1,0 +1,74 @@
+/**
+ * The one place that knows object keys. Every key is relative to the store root (the store URL's prefix).
+ * Documented in docs/format.md; change both together.
+ *
+ *   backups/<id>/<artifact object>     one object per artifact, written first
+ *   backups/<id>/manifest.json         written last; a backup without it is incomplete
+ *   locks/backup/<timestamp>-<nonce>.json   lock claims (see src/repository/lock.ts)
+ *   drills/<drill-id>/report.json|report.md
+ */
+export const BACKUPS_PREFIX = 'backups/';
+export const LOCKS_PREFIX = 'locks/backup/';
+export const DRILLS_PREFIX = 'drills/';
+export const MANIFEST_NAME = 'manifest.json';
+
+export type Schedule = 'manual' | 'nightly' | 'monthly';
+export const SCHEDULES: readonly Schedule[] = ['manual', 'nightly', 'monthly'];
+
+const ID_RE = /^(\d{8}T\d{6}Z)-(manual|nightly|monthly)$/;
+
+/** Ids sort by time: `20261124T020000Z-nightly`. */
+export function backupId(at: Date, schedule: Schedule): string {
+  return `${compactTimestamp(at)}-${schedule}`;
+}
+
+export function compactTimestamp(at: Date): string {
+  return at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+export function parseBackupId(id: string): { startedAt: Date; schedule: Schedule } | undefined {
+  const m = ID_RE.exec(id);
+  if (!m) return undefined;
+  const t = m[1];
+  const iso = `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`;
+  return { startedAt: new Date(iso), schedule: m[2] as Schedule };
+}
+
+export function isBackupId(id: string): boolean {
+  return ID_RE.test(id);
+}
+
+export function backupPrefix(id: string): string {
+  return `${BACKUPS_PREFIX}${id}/`;
+}
+
+export function manifestKey(id: string): string {
+  return `${backupPrefix(id)}${MANIFEST_NAME}`;
+}
+
+/**
+ * Object key of an artifact. Artifact names are paths like `postgres/gushen.dump`;
+ * the stored object carries the suffixes of what was applied, outermost last.
+ */
+export function artifactKey(id: string, name: string, compression: Compression): string {
+  return `${backupPrefix(id)}${name}${COMPRESSION_SUFFIX[compression]}.age`;
+}
+
+import type { Compression } from '../util/compression.js';
+export type { Compression };
+export const COMPRESSION_SUFFIX: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
+
+/** Artifact names: `<source>/<file>`, lowercase letters, digits, `._-`; no traversal. */
+export const ARTIFACT_NAME_RE = /^(kube|postgres|redis)\/[a-zA-Z0-9][a-zA-Z0-9._-]{0,200}$/;
+
+export function drillReportKeys(drillId: string): { json: string; markdown: string } {
+  return { json: `${DRILLS_PREFIX}${drillId}/report.json`, markdown: `${DRILLS_PREFIX}${drillId}/report.md` };
+}
+
+/** The backup id a key belongs to, if it is under backups/. */
+export function backupIdOfKey(key: string): string | undefined {
+  if (!key.startsWith(BACKUPS_PREFIX)) return undefined;
+  const rest = key.slice(BACKUPS_PREFIX.length);
+  const slash = rest.indexOf('/');
+  return slash > 0 ? rest.slice(0, slash) : undefined;
+}
