@@ -176,7 +176,12 @@ export class PayloadDecryptor {
       if (pt.length > 0) this.sink(pt);
       return;
     }
-    if (this.len === SEALED_CHUNK_SIZE && this.open(held, false) !== null) {
+    const notLast = this.len === SEALED_CHUNK_SIZE ? this.open(held, false) : null;
+    if (notLast !== null) {
+      // The chunk is authentic (as non-final chunk #idx): release it before failing, as age does
+      // for a chunk followed by a truncation; the C2SP vectors stream_no_final_full and
+      // stream_no_final_two_chunks_full check exactly this plaintext.
+      this.sink(notLast);
       throw new AgeError('TRUNCATED', `ciphertext truncated: the final chunk is missing (payload ends after ${idx + 1} full chunks)`);
     }
     throw new AgeError(
@@ -193,7 +198,12 @@ export class PayloadDecryptor {
       return;
     }
     const idx = this.nonce.index;
-    if (this.open(sealed, true) !== null) {
+    const last = this.open(sealed, true);
+    if (last !== null) {
+      // The chunk is authentic as the final one, so the data after it is what is wrong: release
+      // its plaintext before failing, as age does (C2SP vectors stream_trailing_garbage_short/_long
+      // and stream_two_final_chunks, _full and _second check exactly this plaintext).
+      this.sink(last);
       throw new AgeError('TRAILING_DATA', `unexpected data after the final payload chunk #${idx}: the ciphertext has bytes appended`);
     }
     throw new AgeError('BAD_CHUNK', `payload chunk #${idx} failed authentication: the ciphertext is corrupted or chunks are reordered`);
