@@ -4,11 +4,10 @@ import { render, type Api, type DeleteOptions } from './api.js';
 import { ApiError, badRequest, methodNotAllowed, pageNotFound, successStatus, unsupportedMediaType } from './errors.js';
 import { decodeBody, readBody, sendJson, sendText } from './http-util.js';
 import { applyPatch, patchTypeOf } from './patch.js';
-import { isProtobuf } from './protobuf.js';
 import { proxyService } from './proxy.js';
 import { apiVersionOf, type ResourceDef } from './registry.js';
 import type { ResourceTarget } from './router.js';
-import { answerReview } from './reviews.js';
+import { answerReview, type ReviewContext } from './reviews.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { toTable, wantsTable } from './table.js';
 import { isRec, rec, str, type KubeObject, type ServiceProxyResolver } from './types.js';
@@ -18,6 +17,8 @@ export interface HandlerContext {
   api: Api;
   serviceProxy?: ServiceProxyResolver;
   trackWatch: (close: () => void) => () => void;
+  /** Who is asking, for access reviews. */
+  review: ReviewContext;
 }
 
 function dryRunOf(q: URLSearchParams, body?: unknown): boolean {
@@ -129,10 +130,9 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
     if (method === 'POST') {
       if (def.namespaced && ns === undefined) throw methodNotAllowed();
       if (def.virtual) {
-        // Reviews are answered without looking at much of the request (protobuf bodies are not decoded).
-        const raw = await readBody(req);
-        const b = isProtobuf(req.headers['content-type']) ? {} : decodeBody(raw, req.headers['content-type']);
-        return sendJson(res, 201, answerReview(def, t.version, ns, b ?? {}), pretty);
+        // Reviews are answered on the fly (kubectl sends them as protobuf; see protobuf.ts).
+        const b = decodeBody(await readBody(req), req.headers['content-type']);
+        return sendJson(res, 201, answerReview(def, t.version, ns, b ?? {}, ctx.review), pretty);
       }
       const b = await body(req);
       if (b === undefined) throw badRequest('the body of the request was empty');

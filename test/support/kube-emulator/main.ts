@@ -1,7 +1,10 @@
 /**
  * Runs the emulator as a process:
  *   npm run emulator -- --port 6443 [--fixture gushen|empty] [--kubeconfig FILE] [--ready-delay-ms N] [--verbose]
+ *     [--rbac [--service-account NS/NAME=FILE ...]] [--audit-log FILE]
  * Exec requests run the command locally (`sh -c`), so `kubectl exec` works against any pod.
+ * `--rbac` serves HTTPS and enforces authentication and RBAC; `--service-account` writes a kubeconfig
+ * for that ServiceAccount (its token is valid once the ServiceAccount exists).
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +25,15 @@ async function main(): Promise<void> {
       kubeconfig: { type: 'string' },
       'ready-delay-ms': { type: 'string', default: '0' },
       verbose: { type: 'boolean', default: false },
+      rbac: { type: 'boolean', default: false },
+      'audit-log': { type: 'string' },
+      'service-account': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     console.log('usage: npm run emulator -- [--port N] [--fixture gushen|empty] [--kubeconfig FILE] [--ready-delay-ms N] [--verbose]');
+    console.log('         [--rbac [--service-account NS/NAME=FILE ...]] [--audit-log FILE]');
     return;
   }
   const fixture = values.fixture as FixtureName;
@@ -37,12 +44,23 @@ async function main(): Promise<void> {
     readyDelayMs: Number(values['ready-delay-ms']),
     execHandler: localShell,
     log: values.verbose ? (line) => console.log(line) : undefined,
+    rbac: values.rbac,
+    auditLogFile: values['audit-log'],
   });
   const kubeconfig = values.kubeconfig ?? join(tmpdir(), `kube-emulator-${new URL(emulator.url).port}.yaml`);
   const ns = fixture === 'gushen' ? 'ai-qtrd' : 'default';
   await emulator.writeKubeconfig(kubeconfig, ns);
   console.log(`Kubernetes API emulator listening on ${emulator.url} (fixture: ${fixture})`);
-  console.log(`kubeconfig written to ${kubeconfig} (context "emulator")`);
+  console.log(`kubeconfig written to ${kubeconfig} (context "emulator"${values.rbac ? ', admin' : ''})`);
+  for (const spec of values['service-account']) {
+    const m = /^([^/=]+)\/([^/=]+)=(.+)$/.exec(spec);
+    if (!m) throw new Error(`--service-account wants NS/NAME=FILE, got "${spec}"`);
+    if (!values.rbac) throw new Error('--service-account needs --rbac');
+    await emulator.writeKubeconfig(m[3]!, m[1], { token: emulator.serviceAccountToken(m[1]!, m[2]!) });
+    console.log(`kubeconfig for system:serviceaccount:${m[1]!}:${m[2]!} written to ${m[3]!}`);
+  }
+  if (values.rbac) console.log('RBAC is enforced (HTTPS, bearer tokens).');
+  if (values['audit-log']) console.log(`audit log: ${values['audit-log']} (JSON lines)`);
   console.log('');
   console.log('Try:');
   console.log(`  KUBECONFIG=${kubeconfig} kubectl get all -n ${ns}`);

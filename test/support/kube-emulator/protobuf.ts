@@ -1,7 +1,8 @@
 /**
  * Decoding of `application/vnd.kubernetes.protobuf` request bodies. kubectl's typed
- * generators (`kubectl create configmap|secret|namespace|serviceaccount|role|...`) send
- * protobuf; this decodes those kinds into their JSON form. Other kinds get 415.
+ * generators (`kubectl create configmap|secret|namespace|serviceaccount|role|...`) and its
+ * access reviews (`kubectl auth can-i|whoami`) send protobuf; this decodes those kinds into
+ * their JSON form. Other kinds get 415.
  */
 import { ApiError } from './errors.js';
 import type { Rec } from './types.js';
@@ -91,6 +92,22 @@ const ServicePort: Schema = {
   5: { name: 'nodePort', type: 'int' },
 };
 const binding: Schema = { 1: meta, 2: { name: 'subjects', type: Subject, repeated: true }, 3: { name: 'roleRef', type: RoleRef } };
+const ResourceAttributes: Schema = {
+  1: { name: 'namespace', type: 'string' },
+  2: { name: 'verb', type: 'string' },
+  3: { name: 'group', type: 'string' },
+  4: { name: 'version', type: 'string' },
+  5: { name: 'resource', type: 'string' },
+  6: { name: 'subresource', type: 'string' },
+  7: { name: 'name', type: 'string' },
+};
+const NonResourceAttributes: Schema = { 1: { name: 'path', type: 'string' }, 2: { name: 'verb', type: 'string' } };
+const accessAttributes: Schema = { 1: { name: 'resourceAttributes', type: ResourceAttributes }, 2: { name: 'nonResourceAttributes', type: NonResourceAttributes } };
+/** SubjectAccessReviewSpec (the `extra` map of ExtraValue is not decoded). */
+const subjectAccessReview: Schema = {
+  1: meta,
+  2: { name: 'spec', type: { ...accessAttributes, 3: { name: 'user', type: 'string' }, 4: { name: 'groups', type: 'string', repeated: true }, 6: { name: 'uid', type: 'string' } } },
+};
 
 const SCHEMAS: Record<string, Schema> = {
   'v1/ConfigMap': { 1: meta, 2: { name: 'data', type: 'map' }, 3: { name: 'binaryData', type: 'bytesMap' }, 4: { name: 'immutable', type: 'bool' } },
@@ -135,6 +152,13 @@ const SCHEMAS: Record<string, Schema> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': { 1: meta, 2: { name: 'rules', type: PolicyRule, repeated: true } },
   'rbac.authorization.k8s.io/v1/RoleBinding': binding,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': binding,
+  // Reviews (kubectl auth can-i / whoami); status is never read.
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': { 1: meta, 2: { name: 'spec', type: accessAttributes } },
+  'authorization.k8s.io/v1/SubjectAccessReview': subjectAccessReview,
+  'authorization.k8s.io/v1/LocalSubjectAccessReview': subjectAccessReview,
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': { 1: meta, 2: { name: 'spec', type: { 1: { name: 'namespace', type: 'string' } } } },
+  'authentication.k8s.io/v1/SelfSubjectReview': { 1: meta },
+  'authentication.k8s.io/v1/TokenReview': { 1: meta, 2: { name: 'spec', type: { 1: { name: 'token', type: 'string' }, 2: { name: 'audiences', type: 'string', repeated: true } } } },
 };
 
 class Reader {

@@ -1,6 +1,11 @@
-/** The HTTP server: routing of discovery, OpenAPI, health, resources, and exec upgrades. */
+/**
+ * The HTTP(S) server: access control (see access.ts), then routing of discovery, OpenAPI, health,
+ * resources, and exec upgrades.
+ */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { AccessControl } from './access.js';
 import type { Api } from './api.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3Doc, openApiV3Index, SERVER_VERSION } from './discovery.js';
 import { ApiError, pageNotFound } from './errors.js';
@@ -8,6 +13,7 @@ import { ExecServer, parseExecQuery, rejectUpgrade } from './exec.js';
 import { handleResource } from './handlers.js';
 import { sendError, sendJson, sendText } from './http-util.js';
 import { parseRoute } from './router.js';
+import type { ServingCert } from './tls.js';
 import type { ExecHandler, ServiceProxyResolver } from './types.js';
 
 export interface ServerOptions {
@@ -15,25 +21,29 @@ export interface ServerOptions {
   serviceProxy?: ServiceProxyResolver;
   /** Called for every request (method, path, status) — handy when debugging a client. */
   log?: (line: string) => void;
+  /** Serve HTTPS with this certificate (plain HTTP otherwise). */
+  tls?: ServingCert;
 }
 
 export class EmulatorServer {
-  readonly http: http.Server;
+  readonly http: http.Server | https.Server;
   private readonly exec: ExecServer;
   private readonly watches = new Set<() => void>();
 
   constructor(
     private readonly api: Api,
+    private readonly access: AccessControl,
     private readonly opts: ServerOptions,
   ) {
     this.exec = new ExecServer(opts.execHandler);
-    this.http = http.createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
       if (opts.log) {
         const started = Date.now();
         res.on('finish', () => opts.log?.(`${req.method ?? ''} ${req.url ?? ''} ${res.statusCode} ${Date.now() - started}ms`));
       }
       this.handle(req, res).catch((e: unknown) => sendError(res, e));
-    });
+    };
+    this.http = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : http.createServer(listener);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
@@ -44,6 +54,7 @@ export class EmulatorServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator');
+    const who = this.access.admit(req, url);
     const route = parseRoute(url.pathname);
     const { registry } = this.api;
     const get = (): void => {
@@ -83,7 +94,13 @@ export class EmulatorServer {
         return sendJson(res, 200, doc);
       }
       case 'resource':
-        return handleResource({ api: this.api, serviceProxy: this.opts.serviceProxy, trackWatch: (close) => this.track(close) }, req, res, url, route.target);
+        return handleResource(
+          { api: this.api, serviceProxy: this.opts.serviceProxy, trackWatch: (close) => this.track(close), review: { access: this.access, user: who.user } },
+          req,
+          res,
+          url,
+          route.target,
+        );
       case 'unknown':
         throw pageNotFound();
     }
@@ -98,8 +115,9 @@ export class EmulatorServer {
     socket.on('error', () => undefined);
     try {
       const url = new URL(req.url ?? '/', 'http://emulator');
-      const route = parseRoute(url.pathname);
       this.opts.log?.(`UPGRADE ${req.method ?? ''} ${req.url ?? ''}`);
+      this.access.admit(req, url);
+      const route = parseRoute(url.pathname);
       if (route.type !== 'resource' || route.target.group !== '' || route.target.resource !== 'pods' || route.target.subresource !== 'exec' || !route.target.namespace || !route.target.name) {
         throw new ApiError(400, 'BadRequest', 'upgrade is only supported for pods/exec');
       }
