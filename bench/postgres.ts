@@ -167,7 +167,7 @@ async function childMain(): Promise<void> {
     artifacts?: unknown[];
     restore?: { pgUrl: string; database: string; jobs: number };
   };
-  const { configSchema } = await import('../src/config/schema.js');
+  const { configSchema } = await import('../src/sources/registry.js');
   const { openStore } = await import('../src/store/open.js');
   const { createLogger, silentLogger } = await import('../src/util/log.js');
   // GUSHEN_DR_BENCH_LOG=debug prints the child's log (with the timings of each step) to stderr.

@@ -64,9 +64,9 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { ArtifactWriter } from '../src/repository/artifact-writer.js';
 import { backupRedis } from '../src/sources/redis/backup.js';
-import { configSchema } from '../src/config/schema.js';
+import { configSchema } from '../src/sources/registry.js';
 import { generateX25519Identity, parseIdentity } from '../src/crypto/index.js';
-import { manifestSchema, type Artifact } from '../src/repository/manifest.js';
+import { manifestSchema, type Artifact, type Manifest } from '../src/repository/manifest.js';
 import { restoreRedisOnline } from '../src/sources/redis/restore.js';
 import { openStore } from '../src/store/open.js';
 import { silentLogger } from '../src/util/log.js';
@@ -221,7 +221,7 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<Record<str
       sources: ['redis'],
       artifacts: [artifact!],
       failures: [],
-    });
+    }) as Manifest;
     const t = Date.now();
     const report = await restoreRedisOnline(
       { store, manifest, identities: [parseIdentity(key.identity)], config, log: silentLogger, scratchDir: work },

@@ -1,9 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
-import { SOURCE_NAMES, type SourceName } from './config/schema.js';
+import type { SourceName } from './config/schema.js';
+import { SOURCES, SOURCE_NAMES } from './sources/registry.js';
 import { SCHEDULES, type Schedule } from './repository/layout.js';
 import { EXIT_USAGE, UsageError, errorMessage, exitCodeOf } from './util/errors.js';
 import { TOOL_VERSION } from './version.js';
-import { loadEnv, parseList, parseOutput, parsePositiveInt, type GlobalOptions } from './commands/common.js';
+import { loadEnv, parseList, parseOutput, type GlobalOptions } from './commands/common.js';
 
 // Commands are loaded when run: a backup should not pay for the Kubernetes client's memory unless it uses it.
 type AsyncFn = (...args: any[]) => Promise<any>;
@@ -48,7 +49,7 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .command('backup')
     .description('back up every configured source into one verified backup set')
     .addOption(new Option('--schedule <schedule>', 'schedule label').choices([...SCHEDULES]).default('manual'))
-    .option('--only <sources>', 'comma-separated subset of kube,postgres,redis')
+    .option('--only <sources>', `comma-separated subset of ${SOURCE_NAMES.join(',')}`)
     .action((o: { schedule: Schedule; only?: string }) =>
       run(loadEnv(g()).then((env) => backupCommand(env, { schedule: o.schedule, only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only') }))),
     );
@@ -68,40 +69,21 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--scratch-dir <dir>', 'where to stage decrypted data')
     .action((ref: string, o: { deep?: boolean; identity?: string; scratchDir?: string }) => run(loadEnv(g()).then((env) => verifyCommand(env, ref, o))));
 
-  program
+  const restore = program
     .command('restore <backup>')
     .description('restore a backup (<id> or latest), whole or in parts')
-    .option('--only <sources>', 'comma-separated subset of kube,postgres,redis')
+    .option('--only <sources>', `comma-separated subset of ${SOURCE_NAMES.join(',')}`)
     .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
     .option('--scratch-dir <dir>', 'where to stage decrypted data (default: the OS temp dir)')
     .option('--force', 'overwrite a target that already holds data')
-    .option('--pg-url <url>', 'PostgreSQL server to restore into')
-    .option('--database <name>', 'target database name')
-    .option('--source-database <name>', 'which backed-up database to restore')
-    .option('--jobs <n>', 'parallel pg_restore jobs')
-    .option('--with-globals', 'also restore roles from the globals artifact')
-    .option('--redis-url <url>', 'Redis to restore into (online)')
-    .option('--redis-data-dir <dir>', 'prepare a Redis data directory (offline)')
-    .option('--fence-replicas', 'online Redis restore: detach replicas first, re-attach after the check')
-    .option('--redis-server-bin <path>', 'redis-server for loading the backup (same or newer than the backup, not newer than the target)')
-    .option('--to-namespace <ns>', 'restore Kubernetes objects into this namespace')
-    .option('--dry-run', 'print the Kubernetes plan and change nothing')
-    .option('--existing <policy>', 'existing Kubernetes objects: skip or update', 'skip')
-    .option('--keep-node-ports', 'keep Service nodePorts')
-    .option('--keep-namespace-dns', 'with --to-namespace: leave <svc>.<backed-up namespace>.svc names pointing at the original')
-    .option('--resource <ref>', 'restore one Kubernetes object, e.g. deployments.apps/ai-qtrd-web')
-    .option('--no-wait', 'do not wait for Deployments/StatefulSets to become ready')
-    .action((ref: string, o: Record<string, any>) =>
-      run(
-        loadEnv(g()).then((env) =>
-          restoreCommand(env, ref, {
-            ...o,
-            only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only'),
-            jobs: o.jobs === undefined ? undefined : parsePositiveInt(o.jobs, '--jobs'),
-          }),
-        ),
-      ),
-    );
+    .option('--dry-run', 'print the plan of every part and change nothing');
+  // Each source adds its own flags (src/sources/<name>/index.ts).
+  for (const s of SOURCES) {
+    for (const f of s.restoreFlags) restore.option(f.flags, `${f.description} [${s.name}]`, f.default as string | boolean | undefined);
+  }
+  restore.action((ref: string, o: Record<string, any>) =>
+    run(loadEnv(g()).then((env) => restoreCommand(env, ref, { ...o, only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only') }))),
+  );
 
   program
     .command('drill')

@@ -1,4 +1,5 @@
-import { loadConfig, resolveConfigPath, type Config } from '../config/index.js';
+import { resolveConfigPath, type Config } from '../config/index.js';
+import { loadConfig } from '../sources/registry.js';
 import { openStore, type ObjectStore } from '../store/index.js';
 import { createLogger, type Logger, type LogLevel } from '../util/log.js';
 import { UsageError } from '../util/errors.js';

@@ -1,2 +1,2 @@
 export * from './schema.js';
-export { loadConfig, parseConfig, resolveConfigPath } from './load.js';
+export { loadConfigWith, parseConfigWith, resolveConfigPath, type ConfigSchema } from './load.js';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import type { Config } from './schema.js';
 import { interpolate } from './interpolate.js';
 import { UsageError } from '../util/errors.js';
 
@@ -13,14 +13,20 @@ export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessE
   return flag ?? env.GUSHEN_DR_CONFIG ?? DEFAULT_CONFIG_FILE;
 }
 
-export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+/** Any zod schema whose output is a Config: the registry's (src/sources/registry.ts), built from every source. */
+export type ConfigSchema = z.ZodType<unknown>;
+
+/** Reads and checks a config file against `schema`; every error is a UsageError naming the file and the key. */
+export async function loadConfigWith(schema: ConfigSchema, file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`config file ${file} is a directory, not a file`);
   if (!existsSync(file)) {
     throw new UsageError(`config file ${file} not found (use --config FILE or GUSHEN_DR_CONFIG)`);
   }
-  return parseConfig(await readFile(file, 'utf8'), env, file);
+  return parseConfigWith(schema, await readFile(file, 'utf8'), env, file);
 }
 
-export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config {
+/** Parses YAML text, replaces `${VAR}`s from `env` and checks it against `schema`. */
+export function parseConfigWith(schema: ConfigSchema, text: string, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
@@ -37,9 +43,9 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
     if (err instanceof UsageError) throw new UsageError(`${source}: ${err.message.replace(/^config /, '')}`);
     throw err;
   }
-  const result = configSchema.safeParse(interpolated, { reportInput: true });
+  const result = schema.safeParse(interpolated, { reportInput: true });
   if (!result.success) throw new UsageError(`${source}: ${formatIssues(result.error.issues)}`);
-  return result.data;
+  return result.data as Config;
 }
 
 export function formatIssues(issues: z.core.$ZodIssue[]): string {

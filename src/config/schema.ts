@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-const url = (what: string) =>
+/** A string that parses as a URL; `what` says which, in the error. */
+export const url = (what: string) =>
   z.string().refine((s) => {
     try {
       new URL(s);
@@ -10,7 +11,7 @@ const url = (what: string) =>
     }
   }, `expected a URL (${what})`);
 
-const positiveInt = z.number().int().positive();
+export const positiveInt = z.number().int().positive();
 
 export const storeSchema = z.strictObject({
   url: z
@@ -47,38 +48,8 @@ export const encryptionSchema = z
     message: 'expected at least one recipient: set encryption.recipients or encryption.recipientsFile',
   });
 
-export const kubeSourceSchema = z.strictObject({
-  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a namespace name (DNS-1123 label)'),
-  kubeconfig: z.string().optional(),
-  context: z.string().optional(),
-  excludeResources: z.array(z.string()).default([]),
-  clusterResources: z.boolean().default(true),
-});
 
-export const postgresSourceSchema = z.strictObject({
-  url: url('postgres://user:password@host:5432/'),
-  databases: z.array(z.string().min(1)).min(1, 'expected at least one database name'),
-  globals: z.boolean().default(true),
-  binDir: z.string().optional(),
-  compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
-  compressionLevel: z.number().int().min(1).max(19).default(3),
-  /** How long the server may stay silent: connecting (at most 30 s), and pg_dump/pg_dumpall producing no output while we wait for it. Default 300. */
-  timeoutSeconds: positiveInt.optional(),
-});
 
-export const redisSourceSchema = z.strictObject({
-  url: url('redis://:password@host:6379'),
-  method: z.enum(['exec', 'file', 'replication']).default('file'),
-  dataDir: z.string().optional(),
-  namespace: z.string().optional(),
-  pod: z.string().default('redis-0'),
-  container: z.string().default('redis'),
-  bgsaveTimeoutSeconds: positiveInt.default(600),
-  /** zstd level; 1 by default: an RDB's strings are LZF-compressed already, and a higher level's extra CPU runs beside the BGSAVE fork (bench/redis.ts). */
-  compressionLevel: z.number().int().min(1).max(19).default(1),
-  /** Connecting and each command (a server that stops answering, e.g. while BGSAVE is polled or during an online restore, fails the run instead of hanging it). Default 60. */
-  timeoutSeconds: positiveInt.optional(),
-});
 
 export const retentionSchema = z.strictObject({
   nightly: positiveInt.default(14),
@@ -136,16 +107,13 @@ export const schedulesSchema = z.strictObject({
   listen: z.string().default('127.0.0.1:9464'),
 });
 
-export const configSchema = z.strictObject({
+/**
+ * Everything but `sources`. The sources' own schemas live with each source (src/sources/<name>/config.ts) and
+ * are put together by the registry (src/sources/registry.ts) with `buildConfigSchema`.
+ */
+export const baseConfigShape = {
   store: storeSchema,
   encryption: encryptionSchema,
-  sources: z
-    .strictObject({
-      kube: kubeSourceSchema.optional(),
-      postgres: postgresSourceSchema.optional(),
-      redis: redisSourceSchema.optional(),
-    })
-    .refine((s) => s.kube || s.postgres || s.redis, { message: 'expected at least one of kube, postgres, redis' }),
   retention: retentionSchema.prefault({}),
   backup: z
     .strictObject({
@@ -165,13 +133,36 @@ export const configSchema = z.strictObject({
   notify: notifySchema.prefault({}),
   drill: drillSchema.prefault({}),
   schedules: schedulesSchema.prefault({}),
-});
+};
 
-export type Config = z.infer<typeof configSchema>;
+/**
+ * The config schema for a set of sources: each one optional, at least one present, unknown keys refused.
+ * Called once, by the registry, with every registered source's schema.
+ */
+export function buildConfigSchema(sources: Record<string, z.ZodType>) {
+  const names = Object.keys(sources);
+  const shape = Object.fromEntries(names.map((n) => [n, sources[n].optional()]));
+  return z.strictObject({
+    ...baseConfigShape,
+    sources: z.strictObject(shape).refine((s) => names.some((n) => (s as Record<string, unknown>)[n] !== undefined), {
+      message: `expected at least one of ${names.join(', ')}`,
+    }),
+  });
+}
+
+/**
+ * Each source's parsed config, by source name. Empty here: every source adds its entry by declaration merging in
+ * its own config module (`declare module '../../config/schema.js' { interface SourceConfigs { … } }`), so the
+ * config layer never imports a source and `config.sources.<name>` is still typed.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SourceConfigs {}
+
+/** A source's name: a key of `SourceConfigs` (the registry checks that it lists exactly these). */
+export type SourceName = keyof SourceConfigs & string;
+
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- only its type is used
+const baseConfigSchema = z.strictObject(baseConfigShape);
+export type Config = z.infer<typeof baseConfigSchema> & { sources: { [K in SourceName]?: SourceConfigs[K] } };
 export type StoreConfig = z.infer<typeof storeSchema>;
-export type KubeSourceConfig = z.infer<typeof kubeSourceSchema>;
-export type PostgresSourceConfig = z.infer<typeof postgresSourceSchema>;
-export type RedisSourceConfig = z.infer<typeof redisSourceSchema>;
 export type DrillConfig = z.infer<typeof drillSchema>;
-export type SourceName = 'kube' | 'postgres' | 'redis';
-export const SOURCE_NAMES: readonly SourceName[] = ['kube', 'postgres', 'redis'];

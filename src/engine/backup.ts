@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { SOURCE_NAMES, type Config, type SourceName } from '../config/schema.js';
+import type { Config, SourceName } from '../config/schema.js';
 import { loadRecipients } from '../config/keys.js';
 import { backupId, backupPrefix, manifestKey, type Schedule } from '../repository/layout.js';
 import { FORMAT_VERSION, type Artifact, type Failure, type Manifest } from '../repository/manifest.js';
@@ -9,8 +9,8 @@ import { writeObjectText } from '../store/text.js';
 import { verifyStoredArtifact } from '../repository/artifact-reader.js';
 import { ArtifactWriter, type ArtifactProgress } from '../repository/artifact-writer.js';
 import { acquireLock } from '../repository/lock.js';
-import type { BackupSource } from '../sources/source.js';
-import { BACKUP_SOURCES } from '../sources/registry.js';
+import type { BackupFn, Source } from '../sources/source.js';
+import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -24,17 +24,20 @@ export interface BackupRunOptions {
   log: Logger;
   signal?: AbortSignal;
   progress?: ArtifactProgress;
-  /** For tests: replace source implementations. */
-  sources?: Partial<Record<SourceName, BackupSource>>;
+  /** For tests: replace a source's backup step (to plant a failure). */
+  backupFns?: Partial<Record<SourceName, BackupFn>>;
+  /** For tests: the registry (default: every source gushen-dr knows). */
+  registry?: readonly Source<any, any>[];
   now?: () => Date;
 }
 
 /** Which configured sources this run covers; naming an unconfigured one is bad usage. */
-export function selectSources(config: Config, only?: SourceName[]): SourceName[] {
-  const configured = SOURCE_NAMES.filter((s) => config.sources[s] !== undefined);
+export function selectSources(config: Config, only?: SourceName[], registry: readonly Source<any, any>[] = SOURCES): SourceName[] {
+  const names = registry.map((s) => s.name);
+  const configured = names.filter((s) => (config.sources as Record<string, unknown>)[s] !== undefined);
   if (!only || only.length === 0) return configured;
   for (const s of only) {
-    if (!SOURCE_NAMES.includes(s)) throw new UsageError(`--only: unknown source "${s}" (expected kube, postgres, redis)`);
+    if (!names.includes(s)) throw new UsageError(`--only: unknown source "${s}" (expected ${names.join(', ')})`);
     if (!configured.includes(s)) throw new UsageError(`--only ${s}: sources.${s} is not configured`);
   }
   return configured.filter((s) => only.includes(s));
@@ -47,7 +50,8 @@ export function selectSources(config: Config, only?: SourceName[]): SourceName[]
 export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
   const { config, store, log } = opts;
   const now = opts.now ?? (() => new Date());
-  const sources = selectSources(config, opts.only);
+  const registry = opts.registry ?? SOURCES;
+  const sources = selectSources(config, opts.only, registry);
   const recipients = await loadRecipients(config);
   const signal = opts.signal ?? new AbortController().signal;
 
@@ -62,12 +66,12 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
     const writer = new ArtifactWriter(store, id, recipients, opts.progress);
     const artifacts: Artifact[] = [];
     const failures: Failure[] = [];
-    const impls = { ...BACKUP_SOURCES, ...opts.sources };
 
     await mapLimit(sources, config.backup.concurrency, async (name) => {
       const t0 = Date.now();
       try {
-        const result = await impls[name]({ backupId: id, config, writer, log: log.child({ source: name }), signal });
+        const backup = opts.backupFns?.[name] ?? registry.find((s) => s.name === name)!.backup;
+        const result = await backup({ backupId: id, config, writer, log: log.child({ source: name }), signal });
         artifacts.push(...result.artifacts);
         failures.push(...result.failures);
         for (const f of result.failures) log.error({ source: name, artifact: f.artifact, err: f.error }, 'artifact failed');
@@ -109,6 +113,8 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
       artifacts: verified,
       failures,
     };
+    // A source's facts that its own schema refuses would make the backup unrestorable: fail now, not at restore time.
+    checkManifestSources(manifest, registry);
     await writeObjectText(store, manifestKey(id), serializeManifest(manifest), { retain: true });
     log.info({ backup: id, status, artifacts: verified.length, failures: failures.length }, 'backup finished');
     return manifest;

@@ -7,12 +7,15 @@ import type { ObjectStore } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import type { RestoreContext, RestoreItemResult } from '../sources/restore-context.js';
-import type { KubeRestoreOptions, KubeRestoreReport } from '../sources/kube/restore.js';
-import type { PostgresRestoreOptions, PostgresRestoreReport } from '../sources/postgres/restore.js';
-import type { RedisRestoreReport } from '../sources/redis/restore.js';
+import type { Source, SourceRestoreTypes } from '../sources/source.js';
+import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { openArtifact } from '../repository/artifact-reader.js';
 
-export interface RestoreRunOptions {
+type OptionsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { options: infer O } ? O : never };
+type ReportsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { report: infer R } ? R : never };
+
+/** A restore: the backup, the parts, and each part's options under its source's name (`postgres: { pgUrl }`). */
+export type RestoreRunOptions = OptionsBySource & {
   store: ObjectStore;
   manifest: Manifest;
   identities: Identity[];
@@ -21,89 +24,55 @@ export interface RestoreRunOptions {
   only?: SourceName[];
   scratchDir?: string;
   signal?: AbortSignal;
-  postgres?: Omit<PostgresRestoreOptions, 'pgUrl'> & { pgUrl?: string };
-  redis?: { redisUrl?: string; dataDir?: string; force?: boolean; fenceReplicas?: boolean; redisServerBin?: string };
-  kube?: KubeRestoreOptions;
-}
+  /** For tests: the registry (default: every source gushen-dr knows). */
+  registry?: readonly Source<any, any>[];
+};
 
-export interface RestoreRunReport {
+/** Each restored source's own report under its name, and every item line. */
+export type RestoreRunReport = ReportsBySource & {
   backup: string;
-  kube?: KubeRestoreReport;
-  postgres?: PostgresRestoreReport;
-  redis?: RedisRestoreReport;
   items: RestoreItemResult[];
   failed: number;
-}
+};
 
 /**
- * Checks every target the restore needs before touching any, then restores the chosen parts.
- * Kubernetes first (namespaces, Secrets), then PostgreSQL, then Redis.
+ * Checks every part and target the restore needs before touching any, then restores the chosen parts in the
+ * sources' restore order (Kubernetes first: namespaces, Secrets; then the data). A whole restore covers every
+ * source the backup holds; one this gushen-dr does not know fails it before anything is restored.
  */
 export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunReport> {
-  const inBackup = new Set(opts.manifest.artifacts.map((a) => a.source));
-  const parts = (opts.only && opts.only.length > 0 ? opts.only : (['kube', 'postgres', 'redis'] as SourceName[])).filter(
-    (s) => opts.only?.includes(s) || inBackup.has(s),
-  );
-  for (const p of parts) {
-    if (!inBackup.has(p)) throw new UsageError(`--only ${p}: backup ${opts.manifest.id} has no ${p} artifact`);
+  const registry = opts.registry ?? SOURCES;
+  const { manifest } = opts;
+  checkManifestSources(manifest, registry);
+  const inBackup = new Set<string>(manifest.artifacts.map((a) => a.source));
+  const wanted = opts.only && opts.only.length > 0 ? opts.only : [...inBackup];
+  for (const name of wanted) {
+    if (!registry.some((s) => s.name === name)) throw new UsageError(`--only ${name}: no such source (expected ${registry.map((s) => s.name).join(', ')})`);
+    if (!inBackup.has(name)) throw new UsageError(`--only ${name}: backup ${manifest.id} has no ${name} artifact`);
   }
-  if (parts.includes('postgres') && !opts.postgres?.pgUrl) throw new UsageError('restoring postgres needs --pg-url URL (the target server)');
-  if (parts.includes('redis') && !opts.redis?.redisUrl && !opts.redis?.dataDir) {
-    throw new UsageError('restoring redis needs --redis-url URL (online) or --redis-data-dir DIR (offline)');
-  }
-  if (parts.includes('kube') && !opts.kube?.kubeConfig && !opts.config.sources.kube) {
-    throw new UsageError('restoring kube needs sources.kube in the config (for the cluster to restore into)');
-  }
+  const parts = registry.filter((s) => wanted.includes(s.name));
+  const optionsOf = (s: Source<any, any>): unknown => (opts as Record<string, unknown>)[s.name] ?? {};
+  for (const s of parts) s.checkRestoreOptions(manifest, optionsOf(s), opts.config);
 
   const ctx: RestoreContext = {
     store: opts.store,
-    manifest: opts.manifest,
+    manifest,
     identities: opts.identities,
     config: opts.config,
     log: opts.log,
     scratchDir: opts.scratchDir,
     signal: opts.signal,
   };
-  await checkArtifactsBeforeRestore(ctx, artifactsToCheckFirst(opts.manifest, parts, opts.postgres));
+  await checkArtifactsBeforeRestore(ctx, parts.flatMap((s, i) => s.artifactsToCheckFirst(manifest, optionsOf(s), i === 0)));
 
-  const report: RestoreRunReport = { backup: opts.manifest.id, items: [], failed: 0 };
-  if (parts.includes('kube')) {
-    const { restoreKube } = await import('../sources/kube/restore.js');
-    report.kube = await restoreKube(ctx, opts.kube ?? {});
-    report.items.push(...report.kube.items);
-    report.failed += report.kube.failed;
-  }
-  if (parts.includes('postgres')) {
-    const { restorePostgres } = await import('../sources/postgres/restore.js');
-    report.postgres = await restorePostgres(ctx, { ...opts.postgres, pgUrl: opts.postgres!.pgUrl! });
-    report.items.push(...report.postgres.items);
-  }
-  if (parts.includes('redis')) {
-    const r = opts.redis!;
-    const { restoreRedisOffline, restoreRedisOnline } = await import('../sources/redis/restore.js');
-    report.redis = r.dataDir
-      ? await restoreRedisOffline(ctx, { dataDir: r.dataDir, force: r.force })
-      : await restoreRedisOnline(ctx, { redisUrl: r.redisUrl!, force: r.force, fenceReplicas: r.fenceReplicas, redisServerBin: r.redisServerBin });
-    report.items.push(...report.redis.items);
+  const report = { backup: manifest.id, items: [], failed: 0 } as RestoreRunReport;
+  for (const s of parts) {
+    const result = await s.restore(ctx, optionsOf(s));
+    (report as Record<string, unknown>)[s.name] = result.report;
+    report.items.push(...result.items);
   }
   report.failed = report.items.filter((i) => i.result === 'failed').length;
   return report;
-}
-
-/**
- * The artifacts that must be verified before anything is restored: those of every part after the first (the
- * first part is applied before they would be read), and a PostgreSQL dump streamed into pg_restore (one job: its
- * end is verified only after pg_restore has applied the rest). The first part's other artifacts verify themselves
- * before anything is applied (Kubernetes reads its archive into memory, Redis and pg_restore --jobs stage theirs).
- */
-function artifactsToCheckFirst(manifest: Manifest, parts: SourceName[], pgOpts: RestoreRunOptions['postgres']): Artifact[] {
-  return manifest.artifacts.filter((a) => {
-    if (!parts.includes(a.source)) return false;
-    if (a.kind === 'pg_dumpall-globals-sql' && pgOpts?.withGlobals !== true) return false;
-    if (a.kind === 'pg_dump-custom' && pgOpts?.sourceDatabase !== undefined && !(a.facts.type === 'postgres' && a.facts.database === pgOpts.sourceDatabase)) return false;
-    if (a.source !== parts[0]) return true;
-    return a.kind === 'pg_dump-custom' && (pgOpts?.jobs ?? 1) <= 1;
-  });
 }
 
 /**

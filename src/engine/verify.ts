@@ -1,10 +1,12 @@
 import type { Identity } from '../crypto/index.js';
 import type { Config } from '../config/schema.js';
-import type { Artifact, Manifest } from '../repository/manifest.js';
+import type { Manifest } from '../repository/manifest.js';
 import type { ObjectStore } from '../store/types.js';
 import { verifyStoredArtifact } from '../repository/artifact-reader.js';
 import type { RestoreContext } from '../sources/restore-context.js';
 import { errorMessage } from '../util/errors.js';
+import { SOURCES, checkManifestSources, sourceNamed } from '../sources/registry.js';
+import type { Source } from '../sources/source.js';
 import type { Logger } from '../util/log.js';
 
 export interface VerifyResult {
@@ -13,14 +15,6 @@ export interface VerifyResult {
   checks: string[];
   error?: string;
 }
-
-const deepPostgres = async (ctx: RestoreContext, a: Artifact) => (await import('../sources/postgres/restore.js')).deepVerifyPostgres(ctx, a);
-const DEEP: Record<Artifact['kind'], (ctx: RestoreContext, a: Artifact) => Promise<void>> = {
-  'pg_dump-custom': deepPostgres,
-  'pg_dumpall-globals-sql': deepPostgres,
-  'redis-rdb': async (ctx, a) => (await import('../sources/redis/restore.js')).deepVerifyRedis(ctx, a),
-  'kube-tar': async (ctx, a) => (await import('../sources/kube/restore.js')).deepVerifyKube(ctx, a),
-};
 
 /**
  * Presence, stored size and SHA-256 of every artifact; with `deep`, decrypts each one and runs its source's own
@@ -32,8 +26,12 @@ export async function verifyBackup(opts: {
   config: Config;
   log: Logger;
   deep?: { identities: Identity[]; scratchDir?: string };
+  /** For tests: the registry (default: every source gushen-dr knows). */
+  registry?: readonly Source<any, any>[];
 }): Promise<VerifyResult[]> {
   const { store, manifest, log } = opts;
+  const registry = opts.registry ?? SOURCES;
+  if (opts.deep) checkManifestSources(manifest, registry);
   const results: VerifyResult[] = [];
   for (const a of manifest.artifacts) {
     const checks: string[] = [];
@@ -42,7 +40,7 @@ export async function verifyBackup(opts: {
       checks.push('stored size and SHA-256');
       if (opts.deep) {
         const ctx: RestoreContext = { store, manifest, identities: opts.deep.identities, config: opts.config, log, scratchDir: opts.deep.scratchDir };
-        await DEEP[a.kind](ctx, a);
+        await sourceNamed(a.source, registry)!.deepVerify(ctx, a);
         checks.push('decrypted, plaintext SHA-256, source check');
       }
       results.push({ artifact: a.name, ok: true, checks });

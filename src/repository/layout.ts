@@ -58,8 +58,12 @@ import type { Compression } from '../util/compression.js';
 export type { Compression };
 export const COMPRESSION_SUFFIX: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
 
-/** Artifact names: `<source>/<file>`, lowercase letters, digits, `._-`; no traversal. */
-export const ARTIFACT_NAME_RE = /^(kube|postgres|redis)\/[a-zA-Z0-9][a-zA-Z0-9._-]{0,200}$/;
+/**
+ * Artifact names: `<source>/<file>`, letters, digits, `._-`; no traversal. The registry narrows `<source>` to
+ * the known sources (src/sources/registry.ts, `artifactNamePattern`).
+ */
+export const ARTIFACT_FILE_PATTERN = '[a-zA-Z0-9][a-zA-Z0-9._-]{0,200}';
+export const ARTIFACT_NAME_RE = new RegExp(`^[a-z][a-z0-9-]{0,30}\\/${ARTIFACT_FILE_PATTERN}$`);
 
 export function drillReportKeys(drillId: string): { json: string; markdown: string } {
   return { json: `${DRILLS_PREFIX}${drillId}/report.json`, markdown: `${DRILLS_PREFIX}${drillId}/report.md` };

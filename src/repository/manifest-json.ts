@@ -17,7 +17,7 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   const result = manifestSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new OperationError(`manifest ${where} is invalid: ${formatIssues(result.error.issues)}`);
-  return result.data;
+  return result.data as Manifest;
 }
 
 export function serializeManifest(m: Manifest): string {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SourceName } from '../config/schema.js';
 import { ARTIFACT_NAME_RE, isBackupId } from './layout.js';
 
 /** Bump on any incompatible change; readers refuse versions they do not know. */
@@ -8,56 +9,27 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-
 const isoTime = z.iso.datetime();
 const count = z.number().int().nonnegative();
 
-export const postgresFactsSchema = z.strictObject({
-  type: z.literal('postgres'),
-  database: z.string(),
-  serverVersion: z.string(),
-  pgDumpVersion: z.string(),
-  databaseSizeBytes: count,
-  snapshot: z.string().optional(),
-  /** pg_dump's own --compress setting ('0': none, gushen-dr compresses the stream; see the artifact's `compression`). */
-  dumpCompression: z.string().optional(),
-  tables: z.array(z.strictObject({ schema: z.string(), name: z.string(), rows: count })),
-});
+/**
+ * An artifact's facts, by their `type`. Empty here: each source adds the types of its facts by declaration
+ * merging in its own facts module (src/sources/<name>/facts.ts), which also holds the zod schema the engine checks
+ * them with. The repository itself reads only `type`, so a manifest whose facts it does not know is still listed,
+ * kept and pruned like any other (a newer gushen-dr's extra field does not make a backup unreadable).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ArtifactFactsByType {}
+export type ArtifactFacts = ArtifactFactsByType[keyof ArtifactFactsByType];
 
-export const postgresGlobalsFactsSchema = z.strictObject({
-  type: z.literal('postgres-globals'),
-  serverVersion: z.string(),
-  roles: count,
-});
+/** Facts as the repository checks them: an object with a `type`; the source's own schema checks the rest. */
+const factsEnvelope = z.looseObject({ type: z.string().min(1) });
 
-export const redisFactsSchema = z.strictObject({
-  type: z.literal('redis'),
-  redisVersion: z.string(),
-  rdbVersion: z.number().int(),
-  method: z.enum(['exec', 'file', 'replication']),
-  usedMemoryBytes: count,
-  databases: z.array(z.strictObject({ db: count, keys: count, expires: count })),
-});
-
-export const kubeFactsSchema = z.strictObject({
-  type: z.literal('kube'),
-  namespace: z.string(),
-  serverVersion: z.string().optional(),
-  objects: count,
-  /** Objects per qualified resource, kubectl-style: `deployments.apps`, and bare `configmaps` for the core group (src/sources/kube/archive.ts). */
-  counts: z.record(z.string(), count),
-  /** Skipped objects per `<qualified resource>: <reason>`, e.g. `pods: owned by a controller (recreated)`. */
-  skipped: z.record(z.string(), count),
-});
-
-export const artifactFactsSchema = z.discriminatedUnion('type', [
-  postgresFactsSchema,
-  postgresGlobalsFactsSchema,
-  redisFactsSchema,
-  kubeFactsSchema,
-]);
+/** A source name as stored (the registry checks that it names a known source). */
+const sourceName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'expected a source name');
 
 export const artifactSchema = z.strictObject({
   name: z.string().regex(ARTIFACT_NAME_RE, 'expected <source>/<file>'),
-  source: z.enum(['kube', 'postgres', 'redis']),
-  /** What the plaintext is, i.e. which standard tool reads it. */
-  kind: z.enum(['pg_dump-custom', 'pg_dumpall-globals-sql', 'redis-rdb', 'kube-tar']),
+  source: sourceName,
+  /** What the plaintext is, i.e. which standard tool reads it (each source lists its kinds). */
+  kind: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,60}$/, 'expected an artifact kind'),
   key: z.string(),
   /** Plaintext, before compression and encryption. */
   size: count,
@@ -67,11 +39,11 @@ export const artifactSchema = z.strictObject({
   /** As stored: what `verify` checks without a key. */
   stored: z.strictObject({ size: count, sha256 }),
   verifiedAt: isoTime.optional(),
-  facts: artifactFactsSchema,
+  facts: factsEnvelope,
 });
 
 export const failureSchema = z.strictObject({
-  source: z.enum(['kube', 'postgres', 'redis']),
+  source: sourceName,
   artifact: z.string().optional(),
   error: z.string(),
 });
@@ -85,16 +57,19 @@ export const manifestSchema = z.strictObject({
   finishedAt: isoTime,
   tool: z.strictObject({ name: z.literal('gushen-dr'), version: z.string() }),
   host: z.string(),
-  sources: z.array(z.enum(['kube', 'postgres', 'redis'])),
+  /** The sources this run covered: every configured one, or those of `backup --only`. */
+  sources: z.array(sourceName),
   artifacts: z.array(artifactSchema),
   failures: z.array(failureSchema),
 });
 
-export type Manifest = z.infer<typeof manifestSchema>;
-export type Artifact = z.infer<typeof artifactSchema>;
-export type ArtifactFacts = z.infer<typeof artifactFactsSchema>;
-export type PostgresFacts = z.infer<typeof postgresFactsSchema>;
-export type RedisFacts = z.infer<typeof redisFactsSchema>;
-export type KubeFacts = z.infer<typeof kubeFactsSchema>;
-export type Failure = z.infer<typeof failureSchema>;
+type StoredArtifact = z.infer<typeof artifactSchema>;
+/** One stored artifact; `facts` typed by what the sources declare (checked against their schemas by the engine). */
+export type Artifact = Omit<StoredArtifact, 'source' | 'facts'> & { source: SourceName; facts: ArtifactFacts };
+export type Failure = Omit<z.infer<typeof failureSchema>, 'source'> & { source: SourceName };
+export type Manifest = Omit<z.infer<typeof manifestSchema>, 'artifacts' | 'failures' | 'sources'> & {
+  sources: SourceName[];
+  artifacts: Artifact[];
+  failures: Failure[];
+};
 export type BackupStatus = Manifest['status'];

@@ -18,6 +18,6 @@ export interface RestoreContext {
 /** One line of a restore's outcome, printed in its summary. */
 export interface RestoreItemResult {
   item: string;
-  result: 'created' | 'skipped' | 'updated' | 'failed' | 'restored' | 'would-create' | 'would-update' | 'would-skip';
+  result: 'created' | 'skipped' | 'updated' | 'failed' | 'restored' | 'would-create' | 'would-update' | 'would-skip' | 'would-restore';
   detail?: string;
 }

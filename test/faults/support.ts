@@ -11,7 +11,10 @@ import { listBackups, type CatalogEntry } from '../../src/repository/catalog.js'
 import { verifyBackup } from '../../src/engine/verify.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Identity } from '../../src/crypto/index.js';
-import type { KubeFacts, Manifest, PostgresFacts, RedisFacts } from '../../src/repository/manifest.js';
+import type { Manifest } from '../../src/repository/manifest.js';
+import type { KubeFacts } from '../../src/sources/kube/facts.js';
+import type { PostgresFacts } from '../../src/sources/postgres/facts.js';
+import type { RedisFacts } from '../../src/sources/redis/facts.js';
 import type { ObjectStore } from '../../src/store/types.js';
 import { silentLogger } from '../../src/util/log.js';
 

@@ -10,7 +10,7 @@ import { runRestore } from '../../src/engine/restore.js';
 import { loadIdentities } from '../../src/config/keys.js';
 import { openStore } from '../../src/store/open.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { PostgresFacts } from '../../src/repository/manifest.js';
+import type { PostgresFacts } from '../../src/sources/postgres/facts.js';
 import { startPlatform, type Platform } from '../support/platform.js';
 import { startPostgres } from '../support/postgres.js';
 import { startRedis } from '../support/redis.js';

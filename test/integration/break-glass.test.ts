@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { runBackup } from '../../src/engine/backup.js';
 import { openStore } from '../../src/store/open.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { Manifest, RedisFacts } from '../../src/repository/manifest.js';
+import type { Manifest } from '../../src/repository/manifest.js';
+import type { RedisFacts } from '../../src/sources/redis/facts.js';
 import { PG_PASSWORD, startPlatform, type Platform } from '../support/platform.js';
 import { startRedis } from '../support/redis.js';
 

@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/sources/registry.js';
 import type { Config } from '../../src/config/schema.js';
 import { drillMetrics, type DrillReport } from '../../src/engine/drill/report.js';
 import type { Manifest } from '../../src/repository/manifest.js';

@@ -15,7 +15,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/engine/backup.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import { type Config } from '../../src/config/schema.js';
+import { configSchema } from '../../src/sources/registry.js';
 import { generateX25519Identity, parseIdentity, type Identity } from '../../src/crypto/index.js';
 import type { Manifest } from '../../src/repository/manifest.js';
 import { kubeArtifactOf, readKubeArchive, restoreKube } from '../../src/sources/kube/restore.js';

@@ -4,8 +4,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactWriter } from '../../src/repository/artifact-writer.js';
 import { backupPostgres, backupPostgresWith, type PostgresBackupHooks } from '../../src/sources/postgres/backup.js';
-import type { SourceResult } from '../../src/sources/source.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import type { BackupResult } from '../../src/sources/source.js';
+import { type Config } from '../../src/config/schema.js';
+import { configSchema } from '../../src/sources/registry.js';
 import { generateX25519Identity } from '../../src/crypto/index.js';
 import { FileStore } from '../../src/store/file.js';
 import { openStore } from '../../src/store/open.js';
@@ -34,7 +35,7 @@ describe('postgres backup failures are loud and leave nothing behind', () => {
       sources: { postgres: { url: `${server.url}/`, databases: ['gushen'], globals: false, ...postgres } },
     });
 
-  const run = (config: Config, store: ObjectStore, hooks: PostgresBackupHooks = {}): Promise<SourceResult> =>
+  const run = (config: Config, store: ObjectStore, hooks: PostgresBackupHooks = {}): Promise<BackupResult> =>
     backupPostgresWith(
       { backupId: ID, config, writer: new ArtifactWriter(store, ID, [recipient]), log: silentLogger, signal: new AbortController().signal },
       hooks,

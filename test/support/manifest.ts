@@ -18,5 +18,5 @@ export function testManifest(id: string, artifacts: Artifact[]): Manifest {
     sources: [...new Set(artifacts.map((a) => a.source))],
     artifacts,
     failures: [],
-  });
+  }) as Manifest;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, resolveConfigPath } from '../../src/config/index.js';
+import { resolveConfigPath } from '../../src/config/index.js';
+import { parseConfig } from '../../src/sources/registry.js';
 import { UsageError } from '../../src/util/errors.js';
 
 const R = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
@@ -86,7 +87,7 @@ describe('config', () => {
   });
 
   it('ships example configs that validate', async () => {
-    const { loadConfig } = await import('../../src/config/index.js');
+    const { loadConfig } = await import('../../src/sources/registry.js');
     const env = { S3_ENDPOINT: 'http://minio:9000', PGUSER: 'u', PGPASSWORD: 'p', PGHOST: 'db', REDIS_PASSWORD: 'r', DRILL_PGUSER: 'd', DRILL_PGPASSWORD: 'dp' };
     const g = await loadConfig('examples/gushen.yaml', env);
     expect(g.sources.kube?.namespace).toBe('ai-qtrd');

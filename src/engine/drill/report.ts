@@ -1,9 +1,11 @@
 import { Gauge, Registry } from 'prom-client';
+import type { CheckResult } from '../../sources/source.js';
 import { DRILLS_PREFIX, drillReportKeys } from '../../repository/layout.js';
 import type { ObjectStore } from '../../store/types.js';
 import { readObjectText, writeObjectText } from '../../store/text.js';
 
-export type PhaseName = 'select' | 'scratch' | 'kube' | 'postgres' | 'redis' | 'rollout' | 'health' | 'data' | 'report' | 'cleanup';
+/** `select`, `scratch`, one per source's restore (its name), a source's own (`rollout`, `health`), `data`, `cleanup`. */
+export type PhaseName = string;
 
 export interface PhaseResult {
   name: PhaseName;
@@ -12,14 +14,7 @@ export interface PhaseResult {
   detail?: string;
 }
 
-export interface CheckResult {
-  kind: 'health' | 'postgres' | 'redis' | 'kube';
-  name: string;
-  ok: boolean;
-  expected?: string | number;
-  actual?: string | number;
-  detail?: string;
-}
+export type { CheckResult } from '../../sources/source.js';
 
 export interface DrillReport {
   id: string;
@@ -35,7 +30,8 @@ export interface DrillReport {
   phases: PhaseResult[];
   checks: CheckResult[];
   transforms: { dropped: Array<{ item: string; by: string }>; excluded: Array<{ item: string; reason: string }> };
-  scratch: { namespace?: string; databases: string[]; postgres: 'throwaway' | 'configured' | 'none'; redis: 'throwaway' | 'configured' | 'none' };
+  /** The scratch namespace and databases, and per source whether its server was started for the drill or configured. */
+  scratch: { namespace?: string; databases: string[]; servers: Record<string, 'throwaway' | 'configured'> };
   cleanup: { done: boolean; kept: boolean; detail: string[] };
   failure?: { phase: PhaseName; error: string };
 }
@@ -58,6 +54,7 @@ export function reportMarkdown(r: DrillReport): string {
     `| RTO (until every check passed) | ${fmtSeconds(r.rtoSeconds)} |`,
     `| scratch namespace | ${r.scratch.namespace ?? '—'} |`,
     `| scratch databases | ${r.scratch.databases.join(', ') || '—'} |`,
+    `| scratch servers | ${Object.entries(r.scratch.servers).map(([s, k]) => `${s} ${k}`).join(', ') || '—'} |`,
     '',
   ];
   if (r.failure) lines.push(`**Failed in phase \`${r.failure.phase}\`:** ${r.failure.error}`, '');

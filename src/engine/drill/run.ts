@@ -1,25 +1,15 @@
 import type { Identity } from '../../crypto/index.js';
 import type { Config } from '../../config/schema.js';
-import type { Artifact, KubeFacts, Manifest, PostgresFacts, RedisFacts } from '../../repository/manifest.js';
+import type { Manifest } from '../../repository/manifest.js';
 import type { ObjectStore } from '../../store/types.js';
 import type { Logger } from '../../util/log.js';
 import { resolveBackup } from '../../repository/catalog.js';
-import { restorePostgres } from '../../sources/postgres/restore.js';
-import { restoreRedisOnline } from '../../sources/redis/restore.js';
-import { kubeArtifactOf, readKubeArchive, restoreKube } from '../../sources/kube/restore.js';
 import type { RestoreContext } from '../../sources/restore-context.js';
-import { waitForWorkloads } from '../../sources/kube/wait.js';
-import { qualifiedResource } from '../../sources/kube/archive.js';
-import { KubeClient, loadKubeConfig, objectPath, collectionPath, type KubeConfig } from '../../sources/shared/kube-client.js';
-import { connectPg, majorOf, pgClientUrl, quoteIdent } from '../../sources/postgres/tools.js';
+import type { CheckResult, DrillContext, DrillTarget, Source } from '../../sources/source.js';
+import { SOURCES, checkManifestSources } from '../../sources/registry.js';
+import type { KubeConfig } from '../../sources/shared/kube-client.js';
 import { errorMessage } from '../../util/errors.js';
-import { redactUrl } from '../../util/redact.js';
-import { drillActions, collectProductionHosts } from '../../sources/kube/drill-actions/index.js';
-import type { RestoreAction } from '../../sources/kube/drill-actions/types.js';
-import { healthCheck, postgresChecks, redisChecks } from './checks.js';
-import { drillIdAt, storeReport, type CheckResult, type DrillReport, type PhaseName } from './report.js';
-import { createDrillNamespace, deleteDrillNamespace } from '../../sources/kube/scratch-namespace.js';
-import { findPostgresBinDir, startScratchPostgres, startScratchRedis, type ScratchServer } from './scratch-servers.js';
+import { drillIdAt, storeReport, type DrillReport, type PhaseName } from './report.js';
 
 export interface DrillOptions {
   store: ObjectStore;
@@ -35,10 +25,15 @@ export interface DrillOptions {
   scratchDir?: string;
   signal?: AbortSignal;
   now?: () => Date;
+  /** For tests: the registry (default: every source gushen-dr knows). */
+  registry?: readonly Source<any, any>[];
 }
 
 class PhaseFailure extends Error {
-  constructor(readonly phase: PhaseName, message: string) {
+  constructor(
+    readonly phase: PhaseName,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -48,295 +43,216 @@ function stamp(at: Date): string {
   return at.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '_');
 }
 
-/**
- * The quarterly recovery drill: restores a backup into a scratch namespace, database and Redis, proves the
- * services answer and the data matches the manifest, reports RTO/RPO, and cleans up, also after a failure.
- */
-export async function runDrill(o: DrillOptions): Promise<DrillReport> {
-  const now = o.now ?? (() => new Date());
-  const t0 = now();
-  const secondsSince = (t: Date) => (now().getTime() - t.getTime()) / 1000;
-  const id = drillIdAt(t0);
-  const log = o.log.child({ drill: id });
-  const report: DrillReport = {
-    id,
-    backup: null,
-    mode: 'local',
-    status: 'Failed',
-    startedAt: t0.toISOString(),
-    finishedAt: t0.toISOString(),
-    rpoSeconds: null,
-    rtoSeconds: null,
-    phases: [],
-    checks: [],
-    transforms: { dropped: [], excluded: [] },
-    scratch: { databases: [], postgres: 'none', redis: 'none' },
-    cleanup: { done: false, kept: false, detail: [] },
-  };
-  const cleanups: Array<{ what: string; run: () => Promise<void> }> = [];
+/** A source taking part in this drill, with its scratch target once prepared. */
+interface Part {
+  source: Source<any, any>;
+  ctx: DrillContext;
+  target?: DrillTarget;
+}
 
-  const phase = async <T>(name: PhaseName, fn: () => Promise<T>, detail?: (t: T) => string | undefined): Promise<T> => {
-    const start = now();
-    log.info({ phase: name }, 'drill phase started');
+/** The state one drill run carries through its phases. */
+class Drill {
+  readonly report: DrillReport;
+  readonly log: Logger;
+  private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = [];
+  readonly t0: Date;
+
+  constructor(readonly o: DrillOptions) {
+    const now = this.now();
+    this.t0 = now;
+    const id = drillIdAt(now);
+    this.log = o.log.child({ drill: id });
+    this.report = {
+      id,
+      backup: null,
+      mode: 'local',
+      status: 'Failed',
+      startedAt: now.toISOString(),
+      finishedAt: now.toISOString(),
+      rpoSeconds: null,
+      rtoSeconds: null,
+      phases: [],
+      checks: [],
+      transforms: { dropped: [], excluded: [] },
+      scratch: { databases: [], servers: {} },
+      cleanup: { done: false, kept: false, detail: [] },
+    };
+  }
+
+  now(): Date {
+    return (this.o.now ?? (() => new Date()))();
+  }
+
+  secondsSince(t: Date): number {
+    return (this.now().getTime() - t.getTime()) / 1000;
+  }
+
+  /** Runs `fn` as a named phase: timed, logged, and reported; a throw fails the drill in this phase. */
+  async phase<T>(name: PhaseName, fn: () => Promise<T>, detail?: (t: T) => string | undefined): Promise<T> {
+    const start = this.now();
+    this.log.info({ phase: name }, 'drill phase started');
     try {
       const r = await fn();
-      report.phases.push({ name, status: 'ok', seconds: secondsSince(start), detail: detail?.(r) });
+      this.report.phases.push({ name, status: 'ok', seconds: this.secondsSince(start), detail: detail?.(r) });
       return r;
     } catch (err) {
       const msg = errorMessage(err);
-      report.phases.push({ name, status: 'failed', seconds: secondsSince(start), detail: msg });
+      this.report.phases.push({ name, status: 'failed', seconds: this.secondsSince(start), detail: msg });
       throw err instanceof PhaseFailure ? err : new PhaseFailure(name, msg);
     }
-  };
-  const failChecks = (name: PhaseName, checks: CheckResult[]) => {
-    report.checks.push(...checks);
-    const bad = checks.filter((c) => !c.ok);
-    if (bad.length > 0) throw new PhaseFailure(name, bad.map((c) => `${c.name}: ${c.detail ?? `expected ${c.expected}, got ${c.actual}`}`).join('; '));
-  };
+  }
 
-  try {
-    const manifest = await phase('select', () => resolveBackup(o.store, o.backup ?? 'latest', { requireCompleted: true }), (m) => m.id);
-    report.backup = manifest.id;
-    report.rpoSeconds = (t0.getTime() - Date.parse(manifest.startedAt)) / 1000;
-    const ctx: RestoreContext = { store: o.store, manifest, identities: o.identities, config: o.config, log, scratchDir: o.scratchDir ?? o.config.scratchDir, signal: o.signal };
+  cleanup(what: string, run: () => Promise<void>): void {
+    this.cleanups.push({ what, run });
+  }
 
-    const pgArtifacts = manifest.artifacts.filter((a) => a.kind === 'pg_dump-custom');
-    const redisArtifact = manifest.artifacts.find((a) => a.kind === 'redis-rdb');
-    const hasKube = manifest.artifacts.some((a) => a.kind === 'kube-tar') && (o.kubeConfig !== undefined || o.config.sources.kube !== undefined);
-    report.mode = hasKube ? 'kubernetes' : 'local';
-    const kube = hasKube ? new KubeClient(o.kubeConfig ?? loadKubeConfig(o.config.sources.kube)) : undefined;
-    const namespace = hasKube ? (o.namespace ?? `${o.config.drill.namespacePrefix}${stamp(t0).replace('_', '-')}`) : undefined;
-    const dbName = (db: string) => `${o.config.drill.databasePrefix}${stamp(t0)}${pgArtifacts.length > 1 ? `_${db}` : ''}`;
-
-    // Scratch environment: namespace, PostgreSQL server, Redis.
-    const scratch = await phase(
-      'scratch',
-      async () => {
-        if (kube && namespace) {
-          const source = (manifest.artifacts.find((a) => a.kind === 'kube-tar')!.facts as KubeFacts).namespace;
-          await createDrillNamespace(kube, namespace, source, id);
-          report.scratch.namespace = namespace;
-          cleanups.push({ what: `namespace ${namespace}`, run: () => deleteDrillNamespace(kube, namespace) });
-        }
-        let pgServer: string | undefined;
-        if (pgArtifacts.length > 0) {
-          if (o.config.drill.postgres?.url) {
-            pgServer = o.config.drill.postgres.url;
-            report.scratch.postgres = 'configured';
-          } else {
-            const major = Math.max(...pgArtifacts.map((a) => majorOf((a.facts as PostgresFacts).serverVersion) ?? 0));
-            const srv = await startScratchPostgres(await findPostgresBinDir(major, o.config.drill.binDir));
-            cleanups.push({ what: `throwaway PostgreSQL ${srv.where}`, run: srv.stop });
-            pgServer = srv.url;
-            report.scratch.postgres = 'throwaway';
-          }
-        }
-        let redis: ScratchServer | undefined;
-        let redisUrl: string | undefined;
-        if (redisArtifact) {
-          if (o.config.drill.redis.url) {
-            redisUrl = o.config.drill.redis.url.replace(/\{\{namespace\}\}/g, namespace ?? '');
-            report.scratch.redis = 'configured';
-          } else {
-            redis = await startScratchRedis();
-            cleanups.push({ what: `throwaway Redis ${redis.where}`, run: redis.stop });
-            redisUrl = redis.url;
-            report.scratch.redis = 'throwaway';
-          }
-        }
-        return { pgServer, redisUrl };
-      },
-      () => [namespace && `namespace ${namespace}`, `postgres ${report.scratch.postgres}`, `redis ${report.scratch.redis}`].filter(Boolean).join(', '),
-    );
-
-    // Kubernetes manifests, with the drill's transforms; rollouts waited for after the data is in.
-    let restoreId: string | undefined;
-    let kubeExpected: Map<string, { expected: number; groupVersion: string; resource: string }> | undefined;
-    if (kube && namespace) {
-      const artifact = kubeArtifactOf(manifest);
-      restoreId = `drill-${stamp(t0).replace('_', '-')}`;
-      await phase('kube', async () => {
-        const { index, objects } = await readKubeArchive(ctx, artifact);
-        const firstDb = pgArtifacts[0] ? dbName((pgArtifacts[0].facts as PostgresFacts).database) : '';
-        const vars: Record<string, string> = {
-          namespace,
-          database: firstDb,
-          redisUrl: scratch.redisUrl ?? '',
-          pgUrl: scratch.pgServer && firstDb ? pgClientUrl(scratch.pgServer, firstDb) : '',
-        };
-        const actions = drillActions({
-          productionHosts: collectProductionHosts(objects),
-          domain: o.config.drill.domain,
-          vars,
-          env: o.config.drill.env,
-          secretData: o.config.drill.secretData,
-        });
-        for (const e of index.entries) {
-          if (e.namespace === undefined) report.transforms.excluded.push({ item: `${qualifiedResource(e.resource, e.group)} ${e.name}`, reason: 'cluster-scoped: shared with production, not restored by a drill' });
-        }
-        const res = await restoreKube(ctx, {
-          toNamespace: namespace,
-          existing: 'skip',
-          restoreId,
-          include: (_obj, entry) => entry.namespace !== undefined,
-          extraTransforms: actions.map(asTransform),
-          waitForReady: false,
-          createNamespace: false,
-          kubeConfig: kube.kc,
-        });
-        report.transforms.dropped.push(...res.dropped);
-        if (res.failed > 0) {
-          throw new Error(`${res.failed} objects failed: ${res.items.filter((i) => i.result === 'failed').map((i) => `${i.item} (${i.detail ?? ''})`).slice(0, 5).join('; ')}`);
-        }
-        kubeExpected = expectedKubeCounts(manifest, index.entries, res.items);
-        return res;
-      }, (res) => `${res.summary.created ?? 0} created, ${res.dropped.length} dropped by drill transforms, ${report.transforms.excluded.length} cluster-scoped left out`);
-    }
-
-    // PostgreSQL into the scratch database(s).
-    for (const a of pgArtifacts) {
-      const facts = a.facts as PostgresFacts;
-      const target = dbName(facts.database);
-      const server = scratch.pgServer!;
-      cleanups.push({ what: `database ${target}`, run: () => dropDatabase(server, target) });
-      report.scratch.databases.push(target);
-      await phase('postgres', () => restorePostgres(ctx, { pgUrl: server, sourceDatabase: facts.database, database: target, jobs: 2 }), () => `${facts.database} → ${target} on ${redactUrl(server)}`);
-    }
-
-    // Redis into the scratch Redis.
-    let redisReport: Awaited<ReturnType<typeof restoreRedisOnline>> | undefined;
-    if (redisArtifact) {
-      redisReport = await phase('redis', () => restoreRedisOnline(ctx, { redisUrl: scratch.redisUrl! }), (r) => `${r.keysRestored} keys`);
-    }
-
-    if (kube && namespace) {
-      await phase('rollout', () => waitForRollouts(kube, namespace, o.config.drill.readyTimeoutSeconds, o.signal), (n) => `${n} workloads ready`);
-      await phase('health', async () => {
-        const checks: CheckResult[] = [];
-        for (const hc of o.config.drill.healthChecks) checks.push(await healthCheck(kube, namespace, hc, o.signal));
-        failChecks('health', checks);
-        return checks.length;
-      }, (n) => `${n} services answered`);
-    }
-
-    await phase('data', async () => {
-      const checks: CheckResult[] = [];
-      for (const a of pgArtifacts) checks.push(...(await postgresChecks(scratch.pgServer!, dbName((a.facts as PostgresFacts).database), a.facts as PostgresFacts)));
-      if (redisArtifact && redisReport) checks.push(...redisChecks(redisReport, redisArtifact.facts as RedisFacts));
-      if (kube && namespace && kubeExpected && restoreId) checks.push(...(await kubeChecks(kube, namespace, restoreId, kubeExpected)));
-      failChecks('data', checks);
-      return checks.length;
-    }, (n) => `${n} checks equal`);
-
-    report.status = 'Passed';
-    report.rtoSeconds = secondsSince(t0);
-  } catch (err) {
-    const phaseName = err instanceof PhaseFailure ? err.phase : 'select';
-    report.failure = { phase: phaseName, error: errorMessage(err) };
-    log.error({ phase: phaseName, err: errorMessage(err) }, 'drill failed');
-  } finally {
-    const keep = o.keep || (o.keepOnFailure && report.status !== 'Passed');
-    const start = now();
+  /** Removes everything the drill made, newest first (or keeps it with --keep / --keep-on-failure). */
+  async clean(): Promise<void> {
+    const keep = this.o.keep || (this.o.keepOnFailure && this.report.status !== 'Passed');
+    const start = this.now();
     if (keep) {
-      report.cleanup = { done: false, kept: true, detail: cleanups.map((c) => `kept ${c.what}`) };
-      report.phases.push({ name: 'cleanup', status: 'skipped', seconds: 0, detail: 'kept' });
-    } else {
-      const detail: string[] = [];
-      let ok = true;
-      for (const c of cleanups.reverse()) {
-        try {
-          await c.run();
-          detail.push(`removed ${c.what}`);
-        } catch (err) {
-          ok = false;
-          detail.push(`could not remove ${c.what}: ${errorMessage(err)}`);
-        }
+      this.report.cleanup = { done: false, kept: true, detail: this.cleanups.map((c) => `kept ${c.what}`) };
+      this.report.phases.push({ name: 'cleanup', status: 'skipped', seconds: 0, detail: 'kept' });
+      return;
+    }
+    const detail: string[] = [];
+    let ok = true;
+    for (const c of [...this.cleanups].reverse()) {
+      try {
+        await c.run();
+        detail.push(`removed ${c.what}`);
+      } catch (err) {
+        ok = false;
+        detail.push(`could not remove ${c.what}: ${errorMessage(err)}`);
       }
-      report.cleanup = { done: ok, kept: false, detail };
-      report.phases.push({ name: 'cleanup', status: ok ? 'ok' : 'failed', seconds: secondsSince(start), detail: detail.join('; ') });
     }
-    report.finishedAt = now().toISOString();
-    try {
-      await storeReport(o.store, report);
-    } catch (err) {
-      log.error({ err: errorMessage(err) }, 'could not store the drill report');
-    }
+    this.report.cleanup = { done: ok, kept: false, detail };
+    this.report.phases.push({ name: 'cleanup', status: ok ? 'ok' : 'failed', seconds: this.secondsSince(start), detail: detail.join('; ') });
   }
-  return report;
-}
-
-/** Makes a drill action a restore transform; its name is what the restore report says dropped an object. */
-function asTransform(a: RestoreAction): (obj: any, ctx: any) => any | null {
-  const fn = (obj: any, ctx: any) => {
-    const apiVersion = String(obj?.apiVersion ?? '');
-    const ref = { group: apiVersion.includes('/') ? apiVersion.split('/')[0] : '', resource: '', kind: String(obj?.kind ?? '') };
-    return a.appliesTo(ref) ? a.transform(obj, ctx) : obj;
-  };
-  Object.defineProperty(fn, 'name', { value: a.name });
-  return fn;
-}
-
-async function waitForRollouts(kube: KubeClient, ns: string, timeoutSeconds: number, signal?: AbortSignal): Promise<number> {
-  const targets = [];
-  for (const [gv, resource, kind] of [['apps/v1', 'deployments', 'Deployment'], ['apps/v1', 'statefulsets', 'StatefulSet']] as const) {
-    for (const o of await kube.list(collectionPath(gv, resource, ns), kind, gv, { signal })) {
-      targets.push({ item: `${resource}.apps ${ns}/${o.metadata.name}`, path: objectPath(gv, resource, o.metadata.name, ns) });
-    }
-  }
-  const notReady = await waitForWorkloads(kube, targets, timeoutSeconds, { signal });
-  if (notReady.size > 0) throw new Error(`not ready after ${timeoutSeconds}s: ${[...notReady].map(([k, v]) => `${k} (${v})`).join('; ')}`);
-  return targets.length;
 }
 
 /**
- * What the drill namespace must hold per resource: the manifest's count minus what the drill left out on
- * purpose (dropped by a transform, cluster-scoped, or skipped by the restore with a reason).
+ * The quarterly recovery drill: restores a backup into a scratch environment (namespace, database, Redis), proves
+ * the services answer and the data matches the manifest, reports RTO/RPO, and cleans up, also after a failure.
+ * Every source in the backup takes part through its drill part, in restore order; a source the backup lacks
+ * although the config has it, or one this gushen-dr does not know, fails the drill.
  */
-function expectedKubeCounts(
-  manifest: Manifest,
-  entries: Array<{ resource: string; group: string; apiVersion: string; namespace?: string }>,
-  items: Array<{ item: string; result: string }>,
-): Map<string, { expected: number; groupVersion: string; resource: string }> {
-  const facts = manifest.artifacts.find((a): a is Artifact & { facts: KubeFacts } => a.facts.type === 'kube')!.facts;
-  const out = new Map<string, { expected: number; groupVersion: string; resource: string }>();
-  const leftOut = new Map<string, number>();
-  for (const i of items) {
-    if (i.result === 'created' || i.result === 'updated') continue;
-    const qr = i.item.split(' ')[0];
-    leftOut.set(qr, (leftOut.get(qr) ?? 0) + 1);
-  }
-  for (const e of entries) {
-    if (e.namespace === undefined) continue;
-    const qr = qualifiedResource(e.resource, e.group);
-    if (!out.has(qr)) out.set(qr, { expected: 0, groupVersion: e.apiVersion, resource: e.resource });
-  }
-  for (const [qr, v] of out) {
-    const clusterScoped = entries.filter((e) => e.namespace === undefined && qualifiedResource(e.resource, e.group) === qr).length;
-    v.expected = (facts.counts[qr] ?? 0) - clusterScoped - (leftOut.get(qr) ?? 0);
-  }
-  return out;
-}
-
-async function kubeChecks(
-  kube: KubeClient,
-  ns: string,
-  restoreId: string,
-  expected: Map<string, { expected: number; groupVersion: string; resource: string }>,
-): Promise<CheckResult[]> {
-  const out: CheckResult[] = [];
-  for (const [qr, e] of expected) {
-    const page = await kube.get(collectionPath(e.groupVersion, e.resource, ns), { query: { labelSelector: `gushen-dr.io/restore=${restoreId}` } });
-    const actual = (page?.items ?? []).length;
-    out.push({ kind: 'kube', name: `${qr} objects`, ok: actual === e.expected, expected: e.expected, actual });
-  }
-  return out;
-}
-
-async function dropDatabase(serverUrl: string, db: string): Promise<void> {
-  const c = await connectPg(serverUrl, 'postgres');
+export async function runDrill(o: DrillOptions): Promise<DrillReport> {
+  const d = new Drill(o);
   try {
-    await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    const manifest = await d.phase('select', () => selectBackup(d), (m) => m.id);
+    const parts = await d.phase('scratch', () => prepareParts(d, manifest), (ps) => ps.map((p) => p.target!.describe).join(', ') || 'nothing to drill');
+    await restoreParts(d, parts);
+    for (const p of parts) await p.target!.ready?.();
+    await d.phase('data', () => checkData(d, parts), (n) => `${n} checks equal`);
+    d.report.status = 'Passed';
+    d.report.rtoSeconds = d.secondsSince(d.t0);
+  } catch (err) {
+    const phaseName = err instanceof PhaseFailure ? err.phase : 'select';
+    d.report.failure = { phase: phaseName, error: errorMessage(err) };
+    d.log.error({ phase: phaseName, err: errorMessage(err) }, 'drill failed');
   } finally {
-    await c.end();
+    await d.clean();
+    d.report.finishedAt = d.now().toISOString();
+    try {
+      await storeReport(o.store, d.report);
+    } catch (err) {
+      d.log.error({ err: errorMessage(err) }, 'could not store the drill report');
+    }
   }
+  return d.report;
+}
+
+/**
+ * The backup to drill (default: latest Completed). Its sources must all be known to this gushen-dr, and every
+ * configured source must be in it: a drill that passes without a source's data would prove nothing about it.
+ */
+async function selectBackup(d: Drill): Promise<Manifest> {
+  const registry = d.o.registry ?? SOURCES;
+  const manifest = await resolveBackup(d.o.store, d.o.backup ?? 'latest', { requireCompleted: true });
+  checkManifestSources(manifest, registry);
+  const inBackup = new Set<string>(manifest.artifacts.map((a) => a.source));
+  const missing = registry.filter((s) => (d.o.config.sources as Record<string, unknown>)[s.name] !== undefined && !inBackup.has(s.name)).map((s) => s.name);
+  if (missing.length > 0) throw new Error(`backup ${manifest.id} has no artifact of the configured source(s) ${missing.join(', ')}: the drill would not prove them`);
+  d.report.backup = manifest.id;
+  d.report.rpoSeconds = (d.t0.getTime() - Date.parse(manifest.startedAt)) / 1000;
+  return manifest;
+}
+
+/** Each source in the backup prepares its scratch target, in restore order; later ones see earlier ones' variables. */
+async function prepareParts(d: Drill, manifest: Manifest): Promise<Part[]> {
+  const registry = d.o.registry ?? SOURCES;
+  const restore: RestoreContext = {
+    store: d.o.store,
+    manifest,
+    identities: d.o.identities,
+    config: d.o.config,
+    log: d.log,
+    scratchDir: d.o.scratchDir ?? d.o.config.scratchDir,
+    signal: d.o.signal,
+  };
+  const vars: Record<string, string> = {};
+  const parts: Part[] = [];
+  for (const source of registry) {
+    const artifacts = manifest.artifacts.filter((a) => a.source === source.name);
+    if (artifacts.length === 0) continue;
+    const ctx: DrillContext = {
+      restore,
+      config: d.o.config,
+      artifacts,
+      stamp: stamp(d.t0),
+      drillId: d.report.id,
+      options: { namespace: d.o.namespace, kubeConfig: d.o.kubeConfig },
+      vars,
+      phase: (name, fn, detail) => d.phase(name, fn, detail),
+      record: (checks) => d.report.checks.push(...checks),
+      cleanup: (what, run) => d.cleanup(what, run),
+    };
+    const target = await source.drill.prepare(ctx);
+    if (!target) {
+      d.log.info({ source: source.name }, 'source does not take part in this drill');
+      continue;
+    }
+    Object.assign(vars, target.vars);
+    recordScratch(d.report, source.name, target);
+    parts.push({ source, ctx, target });
+  }
+  if (parts.length === 0) throw new Error(`backup ${manifest.id}: no source can take part in a drill`);
+  return parts;
+}
+
+function recordScratch(report: DrillReport, name: string, t: DrillTarget): void {
+  if (t.mode === 'kubernetes') report.mode = 'kubernetes';
+  if (t.scratch.namespace) report.scratch.namespace = t.scratch.namespace;
+  if (t.scratch.databases) report.scratch.databases.push(...t.scratch.databases);
+  if (t.scratch.server) report.scratch.servers[name] = t.scratch.server;
+}
+
+/** Every part restores into its scratch target, in restore order, with every part's variables. */
+async function restoreParts(d: Drill, parts: Part[]): Promise<void> {
+  const vars = Object.assign({}, ...parts.map((p) => p.target!.vars)) as Record<string, string>;
+  for (const p of parts) {
+    try {
+      await p.target!.restore(vars);
+    } finally {
+      // What the drill left out on purpose is reported also when a later phase fails.
+      const t = p.target!.transforms;
+      if (t) {
+        d.report.transforms.dropped.push(...t.dropped);
+        d.report.transforms.excluded.push(...t.excluded);
+      }
+    }
+  }
+}
+
+/** Every part's data checks against the manifest; any mismatch fails the data phase. */
+async function checkData(d: Drill, parts: Part[]): Promise<number> {
+  const checks: CheckResult[] = [];
+  for (const p of parts) {
+    checks.push(...(await p.target!.checks()));
+  }
+  d.report.checks.push(...checks);
+  const bad = checks.filter((c) => !c.ok);
+  if (bad.length > 0) throw new PhaseFailure('data', bad.map((c) => `${c.name}: ${c.detail ?? `expected ${c.expected}, got ${c.actual}`}`).join('; '));
+  return checks.length;
 }

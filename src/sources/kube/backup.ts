@@ -5,13 +5,14 @@ import {
   countByResource,
   type KubeArchiveIndex,
 } from './archive.js';
-import type { Failure, KubeFacts } from '../../repository/manifest.js';
+import type { Failure } from '../../repository/manifest.js';
+import type { KubeFacts } from './facts.js';
 import { KubeClient, loadKubeConfig } from '../shared/kube-client.js';
 import { UsageError } from '../../util/errors.js';
 import { withFacts } from '../../repository/artifact-writer.js';
 import { collectNamespace } from './list.js';
 import { jsonFile, packTar, type TarFile } from './tar-writer.js';
-import type { BackupSource } from '../source.js';
+import type { BackupFn } from '../source.js';
 
 /**
  * The Kubernetes source: one artifact `kube/resources.tar` (see src/sources/kube/archive.ts for the layout)
@@ -19,7 +20,7 @@ import type { BackupSource } from '../source.js';
  * age-encrypted as a whole by the artifact writer, so no Secret reaches the store in plaintext.
  * A resource that cannot be listed makes the backup partial (the artifact is still written, with the rest).
  */
-export const backupKube: BackupSource = async (ctx) => {
+export const backupKube: BackupFn = async (ctx) => {
   const cfg = ctx.config.sources.kube;
   if (!cfg) throw new UsageError('sources.kube is not configured');
   const client = new KubeClient(loadKubeConfig(cfg));

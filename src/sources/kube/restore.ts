@@ -67,7 +67,7 @@ const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const LABEL_VALUE_RE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 const CRD_QR = 'customresourcedefinitions.apiextensions.k8s.io';
 const CRD_ESTABLISH_TIMEOUT_SECONDS = 60;
-const RESULTS: RestoreItemResult['result'][] = ['created', 'skipped', 'updated', 'failed', 'restored', 'would-create', 'would-update', 'would-skip'];
+const RESULTS: RestoreItemResult['result'][] = ['created', 'skipped', 'updated', 'failed', 'restored', 'would-create', 'would-update', 'would-skip', 'would-restore'];
 
 /** The backup's Kubernetes artifact; a UsageError when it has none. */
 export function kubeArtifactOf(manifest: Manifest): Artifact {

@@ -1,8 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import type pg from 'pg';
-import type { PostgresSourceConfig } from '../../config/schema.js';
+import type { PostgresSourceConfig } from './config.js';
 import { ARTIFACT_NAME_RE } from '../../repository/layout.js';
-import type { Artifact, Failure, PostgresFacts } from '../../repository/manifest.js';
+import type { Artifact, Failure } from '../../repository/manifest.js';
+import type { PostgresFacts } from './facts.js';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import {
   PgConnectError,
@@ -22,7 +23,7 @@ import {
 import { redactUrl } from '../../util/redact.js';
 import { withFacts } from '../../repository/artifact-writer.js';
 import { ToolOutput, killIfRunning, stopTool } from './dump-stream.js';
-import type { BackupSource, SourceContext, SourceResult } from '../source.js';
+import type { BackupFn, BackupContext, BackupResult } from '../source.js';
 
 /**
  * Compression: pg_dump always runs with `--compress=0` and gushen-dr compresses the stream itself (zstd
@@ -42,9 +43,9 @@ export interface PostgresBackupHooks {
   onChild?: (tool: PgTool, database: string | undefined, child: ChildProcess) => void;
 }
 
-export const backupPostgres: BackupSource = (ctx) => backupPostgresWith(ctx, {});
+export const backupPostgres: BackupFn = (ctx) => backupPostgresWith(ctx, {});
 
-export async function backupPostgresWith(ctx: SourceContext, hooks: PostgresBackupHooks): Promise<SourceResult> {
+export async function backupPostgresWith(ctx: BackupContext, hooks: PostgresBackupHooks): Promise<BackupResult> {
   const cfg = ctx.config.sources.postgres;
   if (!cfg) throw new UsageError('sources.postgres is not configured');
   const log = ctx.log;
@@ -127,7 +128,7 @@ async function serverInfo(client: pg.Client): Promise<ServerInfo> {
 }
 
 async function backupDatabase(
-  ctx: SourceContext,
+  ctx: BackupContext,
   cfg: PostgresSourceConfig,
   db: string,
   name: string,
@@ -243,7 +244,7 @@ async function connectAny(cfg: PostgresSourceConfig): Promise<pg.Client & { data
   throw last;
 }
 
-async function backupGlobals(ctx: SourceContext, cfg: PostgresSourceConfig, tools: ToolCache, hooks: PostgresBackupHooks): Promise<Artifact> {
+async function backupGlobals(ctx: BackupContext, cfg: PostgresSourceConfig, tools: ToolCache, hooks: PostgresBackupHooks): Promise<Artifact> {
   const log = ctx.log;
   const client = await connectAny(cfg);
   let info: { user: string; canRead: boolean; roles: number };

@@ -2,7 +2,8 @@ import { tmpdir } from 'node:os';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import type { Artifact, PostgresFacts } from '../../repository/manifest.js';
+import type { Artifact } from '../../repository/manifest.js';
+import type { PostgresFacts } from './facts.js';
 import { ArchiveIndexer, patchDataOffsets } from './archive.js';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import {
@@ -44,7 +45,9 @@ export interface PostgresRestoreOptions {
 }
 
 export interface PostgresRestoreReport {
-  databases: Array<{ source: string; target: string; tables: number; rows: number; mismatches: Array<{ table: string; expected: number; actual: number }> }>;
+  /** A dry run's plan: what would be restored where (from the manifest; nothing was changed). */
+  dryRun?: boolean;
+  databases: Array<{ source: string; target: string; tables: number; rows: number; sizeBytes?: number; mismatches: Array<{ table: string; expected: number; actual: number }> }>;
   globalsRestored: boolean;
   items: RestoreItemResult[];
 }

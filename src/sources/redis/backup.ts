@@ -14,9 +14,9 @@
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import type { RedisSourceConfig } from '../../config/schema.js';
+import type { RedisSourceConfig } from './config.js';
 import { RdbFormatError, RdbValidator, totalKeys } from './rdb.js';
-import type { RedisFacts } from '../../repository/manifest.js';
+import type { RedisFacts } from './facts.js';
 import type { Logger } from '../../util/log.js';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import { connectRedis, parseInfo, parseRedisUrl, redisTimeoutMs } from './client.js';
@@ -24,7 +24,7 @@ import { withFacts } from '../../repository/artifact-writer.js';
 import { bgsave } from './bgsave.js';
 import { FollowMismatchError, followBgsave, openRdbFile } from './snapshot-file.js';
 import { fetchRdbByReplication } from './snapshot-replication.js';
-import type { BackupSource, SourceContext } from '../source.js';
+import type { BackupFn, BackupContext } from '../source.js';
 
 export const REDIS_ARTIFACT_NAME = 'redis/dump.rdb';
 
@@ -53,7 +53,7 @@ interface OpenedSource {
   saved?: Promise<unknown>;
 }
 
-async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<OpenedSource> {
+async function openSource(ctx: BackupContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<OpenedSource> {
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
   if (cfg.method === 'replication') {
     log.info({ server: ep.display }, 'requesting a snapshot over the replication protocol');
@@ -95,7 +95,7 @@ async function openSource(ctx: SourceContext, cfg: RedisSourceConfig, client: Re
   return { stream: await exec!.execCat(kc!, { namespace: namespace!, pod: cfg.pod, container: cfg.container }, path, { log, signal: ctx.signal }) };
 }
 
-export const backupRedis: BackupSource = async (ctx) => {
+export const backupRedis: BackupFn = async (ctx) => {
   const cfg = ctx.config.sources.redis;
   if (!cfg) throw new UsageError('sources.redis is not configured');
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url');

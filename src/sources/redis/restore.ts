@@ -57,7 +57,8 @@ import { copyFile, link, mkdir, open, readdir, rename, stat, chown, writeFile } 
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { compactTimestamp } from '../../repository/layout.js';
-import type { Artifact, RedisFacts } from '../../repository/manifest.js';
+import type { Artifact } from '../../repository/manifest.js';
+import type { RedisFacts } from './facts.js';
 import { minRedisForRdbVersion, validateRdbFile, type RdbSummary } from './rdb.js';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
@@ -91,6 +92,8 @@ export interface RedisOfflineRestoreOptions {
 }
 
 export interface RedisRestoreReport {
+  /** A dry run's plan: the keys per database the backup holds (`expected`); nothing was changed. */
+  dryRun?: boolean;
   mode: 'online' | 'offline';
   databases: Array<{ db: number; expected: number; actual: number; expiredSinceBackup: number }>;
   keysRestored: number;

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { IsomorphicFetchHttpLibrary, KubeConfig, RequestContext, type HttpMethod } from '@kubernetes/client-node';
-import type { KubeSourceConfig } from '../../config/schema.js';
+
 import { errorMessage, OperationError, UsageError } from '../../util/errors.js';
 import { redactUrl } from '../../util/redact.js';
 
@@ -10,7 +10,7 @@ export { KubeConfig };
  * Loads the KubeConfig for the kube source: `sources.kube.kubeconfig` when set, else the default chain
  * (`KUBECONFIG`, `~/.kube/config`, in-cluster service account); then `sources.kube.context` when set.
  */
-export function loadKubeConfig(src?: Pick<KubeSourceConfig, 'kubeconfig' | 'context'>): KubeConfig {
+export function loadKubeConfig(src?: { kubeconfig?: string; context?: string }): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (src?.kubeconfig) {

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { positiveInt, url } from '../../config/schema.js';
+
+/** `sources.postgres` in the config file (README's configuration table). */
+export const postgresConfigSchema = z.strictObject({
+  url: url('postgres://user:password@host:5432/'),
+  databases: z.array(z.string().min(1)).min(1, 'expected at least one database name'),
+  globals: z.boolean().default(true),
+  binDir: z.string().optional(),
+  compression: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
+  compressionLevel: z.number().int().min(1).max(19).default(3),
+  /** How long the server may stay silent: connecting (at most 30 s), and pg_dump/pg_dumpall producing no output while we wait for it. Default 300. */
+  timeoutSeconds: positiveInt.optional(),
+});
+
+export type PostgresSourceConfig = z.infer<typeof postgresConfigSchema>;
+
+declare module '../../config/schema.js' {
+  interface SourceConfigs {
+    postgres: PostgresSourceConfig;
+  }
+}

@@ -1,0 +1,99 @@
+import type { Artifact, Manifest } from '../../repository/manifest.js';
+import { UsageError } from '../../util/errors.js';
+import { redactUrl } from '../../util/redact.js';
+import type { Source, SourceRestoreResult } from '../source.js';
+import type { RestoreItemResult } from '../restore-context.js';
+import { postgresConfigSchema } from './config.js';
+import { postgresArtifactFactsSchema, type PostgresFacts } from './facts.js';
+import type { PostgresRestoreOptions, PostgresRestoreReport } from './restore.js';
+
+/** `gushen-dr restore` options for PostgreSQL: the target server may be missing until checked. */
+export type PostgresRestoreInput = Omit<PostgresRestoreOptions, 'pgUrl'> & { pgUrl?: string; dryRun?: boolean };
+
+declare module '../source.js' {
+  interface SourceRestoreTypes {
+    postgres: { options: PostgresRestoreInput; report: PostgresRestoreReport };
+  }
+}
+
+/**
+ * PostgreSQL: one `pg_dump -Fc` per configured database (inside an exported snapshot, with exact row counts
+ * in the manifest) and the roles as `pg_dumpall --globals-only` SQL.
+ */
+export const postgresSource = {
+  name: 'postgres' as const,
+  title: 'PostgreSQL',
+  configSchema: postgresConfigSchema,
+  factsSchema: postgresArtifactFactsSchema,
+  artifactKinds: ['pg_dump-custom', 'pg_dumpall-globals-sql'],
+  restoreOrder: 20,
+  backup: async (ctx) => (await import('./backup.js')).backupPostgres(ctx),
+  deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyPostgres(ctx, a),
+  restoreFlags: [
+    { flags: '--pg-url <url>', description: 'PostgreSQL server to restore into' },
+    { flags: '--database <name>', description: 'target database name' },
+    { flags: '--source-database <name>', description: 'which backed-up database to restore' },
+    { flags: '--jobs <n>', description: 'parallel pg_restore jobs' },
+    { flags: '--with-globals', description: 'also restore roles from the globals artifact' },
+  ],
+  restoreOptions: (f, common) => ({
+    pgUrl: f.pgUrl as string | undefined,
+    database: f.database as string | undefined,
+    sourceDatabase: f.sourceDatabase as string | undefined,
+    jobs: f.jobs === undefined ? undefined : positiveInt(String(f.jobs), '--jobs'),
+    force: common.force,
+    withGlobals: f.withGlobals === true,
+    dryRun: common.dryRun,
+  }),
+  checkRestoreOptions: (_m, o) => {
+    if (!o.pgUrl) throw new UsageError('restoring postgres needs --pg-url URL (the target server)');
+  },
+  // A dump streamed into one pg_restore job is verified only at its end, after pg_restore applied the rest:
+  // read it first. With more jobs the dump is staged and verified before pg_restore starts.
+  artifactsToCheckFirst: (m, o, first) =>
+    selected(m, o).filter((a) => !first || (a.kind === 'pg_dump-custom' && (o.jobs ?? 1) <= 1 && !o.dryRun)),
+  restore: async (ctx, o): Promise<SourceRestoreResult<PostgresRestoreReport>> => {
+    if (o.dryRun) return planPostgresRestore(ctx.manifest, o);
+    const report = await (await import('./restore.js')).restorePostgres(ctx, { ...o, pgUrl: o.pgUrl! });
+    return { items: report.items, report };
+  },
+  drill: { prepare: async (ctx) => (await import('./drill.js')).preparePostgresDrill(ctx) },
+} satisfies Source<PostgresRestoreInput, PostgresRestoreReport>;
+
+/** The artifacts a restore with these options reads: the chosen dumps, and the roles with --with-globals. */
+function selected(m: Manifest, o: PostgresRestoreInput): Artifact[] {
+  return m.artifacts.filter((a) => {
+    if (a.source !== 'postgres') return false;
+    if (a.kind === 'pg_dumpall-globals-sql') return o.withGlobals === true;
+    return o.sourceDatabase === undefined || (a.facts.type === 'postgres' && a.facts.database === o.sourceDatabase);
+  });
+}
+
+/** The dry run's plan: which database goes where, how large, how many tables and rows; nothing is contacted. */
+function planPostgresRestore(m: Manifest, o: PostgresRestoreInput): SourceRestoreResult<PostgresRestoreReport> {
+  const dumps = selected(m, o).filter((a): a is Artifact & { facts: PostgresFacts } => a.facts.type === 'postgres');
+  if (dumps.length === 0) throw new UsageError(`backup ${m.id} has no PostgreSQL database${o.sourceDatabase ? ` "${o.sourceDatabase}"` : ''}`);
+  if (o.database !== undefined && dumps.length > 1) throw new UsageError(`--database ${o.database}: backup ${m.id} has ${dumps.length} databases; choose one with --source-database`);
+  const server = redactUrl(o.pgUrl!);
+  const databases = dumps.map((a) => ({
+    source: a.facts.database,
+    target: o.database ?? a.facts.database,
+    sizeBytes: a.facts.databaseSizeBytes,
+    tables: a.facts.tables.length,
+    rows: a.facts.tables.reduce((s, t) => s + t.rows, 0),
+    mismatches: [],
+  }));
+  const items: RestoreItemResult[] = databases.map((d) => ({
+    item: `database ${d.source} → ${d.target}`,
+    result: 'would-restore',
+    detail: `${server}: ${d.tables} tables, ${d.rows} rows, ${d.sizeBytes} bytes${o.force ? ' (replacing what is there: --force)' : ''}`,
+  }));
+  if (o.withGlobals) items.unshift({ item: 'roles (globals)', result: 'would-restore', detail: server });
+  return { items, report: { dryRun: true, databases, globalsRestored: false, items } };
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} ${v}: expected a positive whole number`);
+  return n;
+}

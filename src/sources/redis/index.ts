@@ -1,0 +1,81 @@
+import type { Artifact, Manifest } from '../../repository/manifest.js';
+import { UsageError } from '../../util/errors.js';
+import { redactUrl } from '../../util/redact.js';
+import type { Source, SourceRestoreResult } from '../source.js';
+import type { RestoreItemResult } from '../restore-context.js';
+import { redisConfigSchema } from './config.js';
+import { redisFactsSchema, type RedisFacts } from './facts.js';
+import type { RedisRestoreReport } from './restore.js';
+
+/** `gushen-dr restore` options for Redis: online into `redisUrl`, or offline into `dataDir`. */
+export interface RedisRestoreInput {
+  redisUrl?: string;
+  dataDir?: string;
+  force?: boolean;
+  fenceReplicas?: boolean;
+  redisServerBin?: string;
+  dryRun?: boolean;
+}
+
+declare module '../source.js' {
+  interface SourceRestoreTypes {
+    redis: { options: RedisRestoreInput; report: RedisRestoreReport };
+  }
+}
+
+/** Redis: the RDB of a fresh BGSAVE (or a replication stream), checked by our RDB reader before it is stored. */
+export const redisSource = {
+  name: 'redis' as const,
+  title: 'Redis',
+  configSchema: redisConfigSchema,
+  factsSchema: redisFactsSchema,
+  artifactKinds: ['redis-rdb'],
+  restoreOrder: 30,
+  backup: async (ctx) => (await import('./backup.js')).backupRedis(ctx),
+  deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyRedis(ctx, a),
+  restoreFlags: [
+    { flags: '--redis-url <url>', description: 'Redis to restore into (online)' },
+    { flags: '--redis-data-dir <dir>', description: 'prepare a Redis data directory (offline)' },
+    { flags: '--fence-replicas', description: 'online Redis restore: detach replicas first, re-attach after the check' },
+    { flags: '--redis-server-bin <path>', description: 'redis-server for loading the backup (same or newer than the backup, not newer than the target)' },
+  ],
+  restoreOptions: (f, common) => ({
+    redisUrl: f.redisUrl as string | undefined,
+    dataDir: f.redisDataDir as string | undefined,
+    force: common.force,
+    fenceReplicas: f.fenceReplicas === true,
+    redisServerBin: f.redisServerBin as string | undefined,
+    dryRun: common.dryRun,
+  }),
+  checkRestoreOptions: (_m, o) => {
+    if (!o.redisUrl && !o.dataDir) throw new UsageError('restoring redis needs --redis-url URL (online) or --redis-data-dir DIR (offline)');
+  },
+  // The Redis restore stages and verifies the RDB before it touches the target.
+  artifactsToCheckFirst: (m, _o, first) => (first ? [] : ofSource(m)),
+  restore: async (ctx, o): Promise<SourceRestoreResult<RedisRestoreReport>> => {
+    if (o.dryRun) return planRedisRestore(ctx.manifest, o);
+    const r = await import('./restore.js');
+    const report = o.dataDir
+      ? await r.restoreRedisOffline(ctx, { dataDir: o.dataDir, force: o.force })
+      : await r.restoreRedisOnline(ctx, { redisUrl: o.redisUrl!, force: o.force, fenceReplicas: o.fenceReplicas, redisServerBin: o.redisServerBin });
+    return { items: report.items, report };
+  },
+  drill: { prepare: async (ctx) => (await import('./drill.js')).prepareRedisDrill(ctx) },
+} satisfies Source<RedisRestoreInput, RedisRestoreReport>;
+
+const ofSource = (m: Manifest): Artifact[] => m.artifacts.filter((a) => a.source === 'redis');
+
+/** The dry run's plan: the target and the keys per database the backup holds; nothing is contacted. */
+function planRedisRestore(m: Manifest, o: RedisRestoreInput): SourceRestoreResult<RedisRestoreReport> {
+  const rdb = ofSource(m).find((a): a is Artifact & { facts: RedisFacts } => a.facts.type === 'redis');
+  if (!rdb) throw new UsageError(`backup ${m.id} has no Redis artifact`);
+  const mode = o.dataDir ? 'offline' : 'online';
+  const target = o.dataDir ?? redactUrl(o.redisUrl!);
+  const items = rdb.facts.databases.map((d): RestoreItemResult => ({
+    item: `redis db${d.db}`,
+    result: 'would-restore',
+    detail: `${target} (${mode}): ${d.keys} keys, ${d.expires} with a TTL${o.force ? ' (replacing what is there: --force)' : ''}`,
+  }));
+  const databases = rdb.facts.databases.map((d) => ({ db: d.db, expected: d.keys, actual: 0, expiredSinceBackup: 0 }));
+  return { items, report: { dryRun: true, mode, databases, keysRestored: 0, items } };
+}
