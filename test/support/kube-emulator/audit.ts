@@ -44,6 +44,9 @@ export interface AuditEntry {
   matchedRules?: RuleRef[];
 }
 
+/** Entries kept in memory (the oldest are dropped beyond this; the file keeps everything). */
+export const MAX_AUDIT_ENTRIES = 100_000;
+
 export class AuditLog {
   private readonly list: AuditEntry[] = [];
 
@@ -59,6 +62,7 @@ export class AuditLog {
 
   add(entry: AuditEntry): void {
     this.list.push(entry);
+    if (this.list.length > MAX_AUDIT_ENTRIES) this.list.splice(0, this.list.length - MAX_AUDIT_ENTRIES);
     if (this.file) appendFileSync(this.file, `${JSON.stringify(entry)}\n`);
   }
 
