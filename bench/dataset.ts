@@ -7,89 +7,34 @@
  * - PostgreSQL (--pg-url names the database; it is created when missing, and must be empty): the platform's
  *   schemas — auth.users, strategy.strategies and strategy.backtests, trading.orders/fills, market data in a
  *   partitioned table, audit events — with jsonb, bytea, arrays, numeric, timestamps, views, functions, triggers
- *   and indexes (test/support/pg-dataset.ts), sized to about --pg-mib MiB.
+ *   and indexes, sized to about --pg-mib MiB.
  * - Redis (--redis-url): about --redis-keys keys of every type with the platform's cache TTLs — K-lines 1 h,
  *   backtest results 24 h, sessions 3 h, quotes 1 min — plus watchlists, leaderboards, counters, streams with
- *   consumer groups, a job queue in db 1 and binary keys in db 2 (test/support/redis-dataset.ts).
+ *   consumer groups, a job queue in db 1 and binary keys in db 2.
  * - Kubernetes (--kube-fixture FILE): the ai-qtrd namespace fixture (Deployments, the Redis StatefulSet,
  *   Services, ConfigMap, Secrets with fake values, IngressRoute, Certificate, CRDs, RBAC) as multi-document YAML,
  *   ready for `kubectl apply -f` or the API emulator.
- * Any of the three can be left out. Prints what it made as JSON.
+ * Any of the three can be left out. Prints what it made as JSON. PostgreSQL and Redis come from src/demo/dataset.ts,
+ * the one generator that the tests, the benchmarks and `npm run quickstart` share; this file adds the command line
+ * and the Kubernetes fixture (which lives with the API emulator in test/support).
  */
 import { writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { stringify } from 'yaml';
-import { createPlatformDataset, rowsForMiB, type PlatformDatasetInfo } from '../test/support/pg-dataset.js';
-import { fillRedis, type FillResult } from '../test/support/redis-dataset.js';
+import { generateDataset as generateStores, type DatasetOptions as StoreOptions, type DatasetResult as StoreResult } from '../src/demo/dataset.js';
 import { gushenObjects } from '../test/support/kube-emulator/fixtures/gushen.js';
-import { redactUrl } from '../src/util/redact.js';
 
-export interface DatasetOptions {
-  pgUrl?: string;
-  pgMiB?: number;
-  redisUrl?: string;
-  redisKeys?: number;
+export interface DatasetOptions extends StoreOptions {
   kubeFixture?: string;
-  log?: (line: string) => void;
 }
 
-export interface DatasetResult {
-  postgres?: { database: string; rows: number; databaseMiB: number; seconds: number; tables: PlatformDatasetInfo['tables'] };
-  redis?: FillResult & { seconds: number };
+export interface DatasetResult extends StoreResult {
   kube?: { file: string; objects: number };
-}
-
-/** Creates the database named in the URL on its server when it does not exist yet. */
-async function ensureDatabase(url: string): Promise<string> {
-  const u = new URL(url);
-  const db = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!db) throw new Error(`--pg-url ${redactUrl(url)}: name the database, e.g. postgres://user@host:5432/gushen`);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  try {
-    const r = await c.query('select 1 from pg_database where datname = $1', [db]);
-    if (r.rows.length === 0) await c.query(`create database "${db.replace(/"/g, '""')}"`);
-  } finally {
-    await c.end();
-  }
-  return db;
 }
 
 export async function generateDataset(opts: DatasetOptions): Promise<DatasetResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const out: DatasetResult = {};
-  if (opts.pgUrl) {
-    const mib = opts.pgMiB ?? 256;
-    const database = await ensureDatabase(opts.pgUrl);
-    log(`postgres: ~${mib} MiB platform dataset into ${redactUrl(opts.pgUrl)}…`);
-    const t0 = Date.now();
-    const info = await createPlatformDataset(opts.pgUrl, { rows: rowsForMiB(mib) });
-    out.postgres = {
-      database,
-      rows: info.tables.reduce((s, t) => s + t.rows, 0),
-      databaseMiB: Math.round((info.databaseSizeBytes / 1024 / 1024) * 10) / 10,
-      seconds: (Date.now() - t0) / 1000,
-      tables: info.tables,
-    };
-    log(`postgres: ${out.postgres.rows} rows, ${out.postgres.databaseMiB} MiB in ${out.postgres.seconds} s`);
-  }
-  if (opts.redisUrl) {
-    const keys = opts.redisKeys ?? 200_000;
-    log(`redis: ~${keys} keys into ${redactUrl(opts.redisUrl)}…`);
-    const client = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-    try {
-      const t0 = Date.now();
-      const r = await fillRedis(client, { keys, batch: 5000, large: keys >= 10_000 });
-      out.redis = { ...r, seconds: (Date.now() - t0) / 1000 };
-      log(`redis: ${r.total} keys (${r.withTtl} with a TTL) in ${out.redis.seconds} s`);
-    } finally {
-      client.disconnect();
-    }
-  }
+  const out: DatasetResult = await generateStores({ ...opts, log });
   if (opts.kubeFixture) {
     const objects = gushenObjects();
     await writeFile(opts.kubeFixture, objects.map((o) => stringify(o)).join('---\n'));
