@@ -2,78 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Store } from '../../src/store/s3.js';
-import { createDecryptStream, createEncryptStream, generateX25519Identity, parseIdentity } from '../../src/crypto/index.js';
 import { FileStore } from '../../src/store/file.js';
 import { openStore } from '../../src/store/open.js';
-import { ObjectNotFoundError, type ObjectStore } from '../../src/store/types.js';
-import { readObjectText, writeObjectText } from '../../src/store/text.js';
+import { writeObjectText } from '../../src/store/text.js';
 import { startS3, useS3rverCredentials, type TestS3 } from '../support/s3.js';
 import { tempDir } from '../support/tmp.js';
-
-const MiB = 1024 * 1024;
-
-/** `mib` MiB of pseudo-random data, generated block by block (never held whole). */
-function source(mib: number, seed = 1): Readable {
-  const block = createHash('sha512').update(String(seed)).digest();
-  let i = 0;
-  return new Readable({
-    read() {
-      if (i >= mib) return this.push(null);
-      const chunk = Buffer.allocUnsafe(MiB);
-      for (let o = 0; o < MiB; o += 64) {
-        block.copy(chunk, o, 0, 64);
-        chunk.writeUInt32LE(i * 16384 + o / 64, o);
-      }
-      i++;
-      this.push(chunk);
-    },
-  });
-}
-
-function hasher(): Transform & { hex: () => string } {
-  const h = createHash('sha256');
-  const t = new Transform({
-    transform(c, _e, cb) {
-      h.update(c);
-      cb(null, c);
-    },
-  }) as Transform & { hex: () => string };
-  let hex: string | undefined;
-  t.hex = () => (hex ??= h.digest('hex'));
-  return t;
-}
-
-async function sha(stream: Readable): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of stream) h.update(c as Buffer);
-  return h.digest('hex');
-}
-
-async function roundTrip(store: ObjectStore, key: string, mib: number): Promise<{ plainIn: string; plainOut: string }> {
-  const { identity, recipient } = generateX25519Identity();
-  const tap = hasher();
-  const enc = Readable.from(source(mib).pipe(tap).pipe(createEncryptStream([recipient])));
-  await store.put(key, enc);
-  const plainOut = await sha((await store.get(key)).pipe(createDecryptStream([parseIdentity(identity)])));
-  return { plainIn: tap.hex(), plainOut };
-}
-
-function failingAfter(mib: number): Readable {
-  const src = source(mib * 2);
-  let seen = 0;
-  return src.pipe(
-    new Transform({
-      transform(c: Buffer, _e, cb) {
-        seen += c.length;
-        if (seen > mib * MiB) cb(new Error('source died mid-stream'));
-        else cb(null, c);
-      },
-    }),
-  );
-}
+import { MiB, failingAfter, sha, storeConformance } from '../support/store-conformance.js';
 
 describe('object stores', () => {
   let s3: TestS3;
@@ -91,37 +28,8 @@ describe('object stores', () => {
     s3: openStore(s3.storeConfig('prefix/one')),
   });
 
-  for (const kind of ['file', 's3'] as const) {
-    it(`${kind}: 300 MiB encrypt → store → decrypt round trip is byte-identical`, async () => {
-      const store = stores()[kind];
-      const r = await roundTrip(store, 'backups/x/big.age', 300);
-      expect(r.plainOut).toBe(r.plainIn);
-      const head = await store.head('backups/x/big.age');
-      expect(head?.size).toBeGreaterThan(300 * MiB);
-    });
-
-    it(`${kind}: put/get/head/list/delete, missing keys`, async () => {
-      const store = stores()[kind];
-      await writeObjectText(store, 'a/1.json', '{"n":1}');
-      await writeObjectText(store, 'a/2.json', '{"n":2}');
-      await writeObjectText(store, 'b/3.json', '{"n":3}');
-      expect((await store.list('a/')).map((o) => o.key)).toEqual(['a/1.json', 'a/2.json']);
-      expect(await readObjectText(store, 'a/2.json')).toBe('{"n":2}');
-      expect(await store.head('a/missing')).toBeUndefined();
-      await expect(store.get('a/missing')).rejects.toBeInstanceOf(ObjectNotFoundError);
-      await store.delete('a/1.json');
-      await store.delete('a/never-existed');
-      expect((await store.list('a/')).map((o) => o.key)).toEqual(['a/2.json']);
-      await expect(store.put('../escape', Readable.from([Buffer.from('x')]))).rejects.toThrow(/invalid object key/);
-    });
-
-    it(`${kind}: a source that fails mid-stream leaves nothing under the key`, async () => {
-      const store = stores()[kind];
-      await expect(store.put('backups/y/partial.age', failingAfter(12))).rejects.toThrow(/source died mid-stream/);
-      expect(await store.head('backups/y/partial.age')).toBeUndefined();
-      expect(await store.list('backups/y/')).toEqual([]);
-    });
-  }
+  storeConformance('file', () => stores().file);
+  storeConformance('s3', () => stores().s3);
 
   it('file: no temp file survives a failed put', async () => {
     const root = join(dir.path, 'store');
