@@ -40,10 +40,12 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
 
   program
     .command('keygen')
-    .description('write a new age identity (0600) and print its public recipient')
-    .requiredOption('--out <file>', 'identity file to create (never overwritten)')
-    .option('--recipient-out <file>', 'also write the recipient to this file')
-    .action((o: { out: string; recipientOut?: string }) => run(keygenCommand(o)));
+    .description('write a new age identity (0600) and print its public recipient; --signing: a manifest signing key instead')
+    .requiredOption('--out <file>', 'private key file to create (never overwritten)')
+    .option('--recipient-out <file>', 'also write the age recipient to this file')
+    .option('--signing', 'an Ed25519 manifest signing key (PKCS#8 PEM) for signing.keyFile')
+    .option('--public-out <file>', 'with --signing: also write the public key (PEM) to this file')
+    .action((o: { out: string; recipientOut?: string; signing?: boolean; publicOut?: string }) => run(keygenCommand(o)));
 
   program
     .command('backup')

@@ -3,9 +3,11 @@ import { verifyBackup } from '../engine/verify.js';
 import { prune } from '../repository/prune.js';
 import { loadIdentities } from '../config/keys.js';
 import { formatAge, formatBytes, out, printJson, table, type Env } from './common.js';
+import { manifestTrust } from './trust.js';
 
 export async function listCommand(env: Env): Promise<number> {
-  const entries = await listBackups(env.store);
+  const trust = await manifestTrust(env);
+  const entries = await listBackups(env.store, trust);
   if (env.output === 'json') {
     printJson(
       entries.map((e) => ({
@@ -30,11 +32,13 @@ export async function listCommand(env: Env): Promise<number> {
       entries.map((e) => [e.id, e.schedule, e.status === 'Incomplete' ? 'Incomplete (no manifest)' : e.status, formatAge(e.startedAt), formatBytes(e.storedBytes), String(e.artifacts)]),
     ),
   );
+  // A manifest that is not trusted may be an attacker's: say why, below the table.
+  for (const e of entries.filter((x) => x.status === 'Unsigned' || x.status === 'BadSignature')) out(`${e.status} ${e.id}: ${e.problem}`);
   return 0;
 }
 
 export async function showCommand(env: Env, ref: string): Promise<number> {
-  const m = await resolveBackup(env.store, ref);
+  const m = await resolveBackup(env.store, ref, await manifestTrust(env));
   if (env.output === 'json') {
     printJson(m);
     return 0;
@@ -70,8 +74,9 @@ function factsSummary(f: import('../repository/manifest.js').ArtifactFacts): str
 }
 
 export async function verifyCommand(env: Env, ref: string, opts: { deep?: boolean; identity?: string; scratchDir?: string }): Promise<number> {
-  const manifest = await resolveBackup(env.store, ref);
+  const trust = await manifestTrust(env);
   const identities = opts.deep ? await loadIdentities(env.config, opts.identity) : undefined;
+  const manifest = await resolveBackup(env.store, ref, trust);
   const results = await verifyBackup({
     store: env.store,
     manifest,
@@ -80,8 +85,9 @@ export async function verifyCommand(env: Env, ref: string, opts: { deep?: boolea
     deep: identities ? { identities, scratchDir: opts.scratchDir ?? env.config.scratchDir } : undefined,
   });
   const ok = results.every((r) => r.ok) && manifest.status === 'Completed';
-  if (env.output === 'json') printJson({ backup: manifest.id, status: manifest.status, ok, results });
+  if (env.output === 'json') printJson({ backup: manifest.id, status: manifest.status, ok, signatureChecked: trust.publicKeys !== undefined, results });
   else {
+    if (trust.publicKeys) out(`ok     manifest.json  (Ed25519 signature by a configured signing key)`);
     for (const r of results) out(`${r.ok ? 'ok    ' : 'FAILED'} ${r.artifact}${r.ok ? `  (${r.checks.join('; ')})` : `: ${r.error}`}`);
     if (manifest.status !== 'Completed') out(`backup ${manifest.id} is ${manifest.status}`);
     out(ok ? `backup ${manifest.id} verified${opts.deep ? ' (deep)' : ''}` : `backup ${manifest.id} FAILED verification`);

@@ -6,6 +6,7 @@ import { publishMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';
 import { out, printJson, table, type Env } from './common.js';
 import { withSignals } from './signals.js';
+import { loadSigningPublicKeys } from '../config/signing.js';
 
 export interface DrillFlags {
   backup: string;
@@ -19,11 +20,13 @@ export interface DrillFlags {
 /** One drill with its metrics and webhook: what `drill` and the scheduler both run. */
 export async function drillAndReport(env: Env, signal: AbortSignal, f: Partial<DrillFlags> = {}): Promise<DrillReport> {
   const identities = await loadIdentities(env.config, f.identity);
+  const publicKeys = await loadSigningPublicKeys(env.config);
   const report = await runDrill({
     store: env.store,
     config: env.config,
     log: env.log,
     identities,
+    publicKeys,
     backup: f.backup ?? 'latest',
     keep: f.keep,
     keepOnFailure: f.keepOnFailure,

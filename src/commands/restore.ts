@@ -5,6 +5,7 @@ import { runRestore, type RestoreRunOptions } from '../engine/restore.js';
 import { SOURCES } from '../sources/registry.js';
 import { out, printJson, table, type Env } from './common.js';
 import { withSignals } from './signals.js';
+import { manifestTrust } from './trust.js';
 
 /** The parsed flags: the common ones, and every source's own (by camel-cased long name). */
 export interface RestoreFlags {
@@ -20,7 +21,7 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
   const common = { force: f.force === true, dryRun: f.dryRun === true };
   // Every source turns its flags into options first: a bad flag is refused before anything is read.
   const perSource = Object.fromEntries(SOURCES.map((s) => [s.name, s.restoreOptions(f, common)]));
-  const manifest = await resolveBackup(env.store, ref);
+  const manifest = await resolveBackup(env.store, ref, await manifestTrust(env));
   if (manifest.status !== 'Completed') env.log.warn({ backup: manifest.id, status: manifest.status }, 'restoring from a backup that is not Completed');
   const identities = await loadIdentities(env.config, f.identity);
   const report = await withSignals(env.log, (signal) =>

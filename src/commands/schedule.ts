@@ -1,4 +1,5 @@
 import { listBackups } from '../repository/catalog.js';
+import { loadSigningKey, loadSigningPublicKeys } from '../config/signing.js';
 import { prune } from '../repository/prune.js';
 import { runBackup } from '../engine/backup.js';
 import type { Manifest } from '../repository/manifest.js';
@@ -30,6 +31,8 @@ export async function scheduleCommand(env: Env, opts: ScheduleCommandOptions = {
   const { config, store, log } = env;
   const allowSeconds = opts.allowSeconds ?? ['1', 'true', 'yes'].includes((process.env.GUSHEN_DR_SCHEDULE_SECONDS ?? '').toLowerCase());
   const shouldPrune = opts.prune ?? true;
+  // A bad signing key or public key file is bad configuration: refused now (exit 2), not at the first backup.
+  await Promise.all([loadSigningKey(config), loadSigningPublicKeys(config)]);
 
   const backup = async (schedule: BackupScheduleName, signal: AbortSignal): Promise<Manifest> => {
     const jobLog = log.child({ job: schedule });
@@ -86,7 +89,7 @@ export async function scheduleCommand(env: Env, opts: ScheduleCommandOptions = {
 async function newestCompleted(env: Env): Promise<Partial<Record<BackupScheduleName, Manifest>>> {
   const out: Partial<Record<BackupScheduleName, Manifest>> = {};
   try {
-    for (const e of await listBackups(env.store)) {
+    for (const e of await listBackups(env.store, { publicKeys: await loadSigningPublicKeys(env.config) })) {
       if (e.status === 'Completed' && e.manifest && (e.schedule === 'nightly' || e.schedule === 'monthly')) out[e.schedule] = e.manifest;
     }
   } catch (err) {

@@ -48,6 +48,17 @@ export const encryptionSchema = z
     message: 'expected at least one recipient: set encryption.recipients or encryption.recipientsFile',
   });
 
+/**
+ * Manifest signatures (Ed25519, docs/format.md section 3a). `keyFile`: the backup side's private key (PKCS#8 PEM).
+ * `publicKeys` / `publicKeysFile`: the readers' trusted keys (PEM, or its one-line base64 body); when any is set,
+ * list, show, verify, restore, drill and prune trust only manifests signed by one of them.
+ */
+export const signingSchema = z.strictObject({
+  keyFile: z.string().min(1).optional(),
+  publicKeys: z.array(z.string().min(1)).min(1).optional(),
+  publicKeysFile: z.string().min(1).optional(),
+});
+
 
 
 
@@ -114,6 +125,7 @@ export const schedulesSchema = z.strictObject({
 export const baseConfigShape = {
   store: storeSchema,
   encryption: encryptionSchema,
+  signing: signingSchema.optional(),
   retention: retentionSchema.prefault({}),
   backup: z
     .strictObject({

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import type { Config, SourceName } from '../config/schema.js';
 import { loadRecipients } from '../config/keys.js';
-import { backupId, backupPrefix, manifestKey, type Schedule } from '../repository/layout.js';
+import { loadSigningKey } from '../config/signing.js';
+import { backupId, backupPrefix, type Schedule } from '../repository/layout.js';
 import { FORMAT_VERSION, type Artifact, type Failure, type Manifest } from '../repository/manifest.js';
-import { serializeManifest } from '../repository/manifest-json.js';
+import { writeManifest } from '../repository/manifest-signature.js';
 import type { ObjectStore } from '../store/types.js';
-import { writeObjectText } from '../store/text.js';
 import { verifyStoredArtifact } from '../repository/artifact-reader.js';
 import { ArtifactWriter, type ArtifactProgress } from '../repository/artifact-writer.js';
 import { acquireLock } from '../repository/lock.js';
@@ -53,6 +53,8 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
   const registry = opts.registry ?? SOURCES;
   const sources = selectSources(config, opts.only, registry);
   const recipients = await loadRecipients(config);
+  // Before the lock and any object: a missing or wrong signing key is bad configuration (exit 2), not a failed run.
+  const signing = await loadSigningKey(config);
   const signal = opts.signal ?? new AbortController().signal;
 
   const lock = await acquireLock(store, { purpose: `backup (${opts.schedule})`, ttlSeconds: config.backup.lockTtlSeconds, log, now });
@@ -115,8 +117,9 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
     };
     // A source's facts that its own schema refuses would make the backup unrestorable: fail now, not at restore time.
     checkManifestSources(manifest, registry);
-    await writeObjectText(store, manifestKey(id), serializeManifest(manifest), { retain: true });
-    log.info({ backup: id, status, artifacts: verified.length, failures: failures.length }, 'backup finished');
+    // Signature first, manifest last (src/repository/manifest-signature.ts): the manifest alone marks it finished.
+    await writeManifest(store, manifest, signing);
+    log.info({ backup: id, status, artifacts: verified.length, failures: failures.length, signedBy: signing?.publicKey.fingerprint }, 'backup finished');
     return manifest;
   } finally {
     await lock.release().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not release the backup lock'));

@@ -1,11 +1,13 @@
-import { BACKUPS_PREFIX, MANIFEST_NAME, backupIdOfKey, manifestKey, parseBackupId, type Schedule } from './layout.js';
+import { BACKUPS_PREFIX, MANIFEST_NAME, backupIdOfKey, manifestKey, manifestSignatureKey, parseBackupId, type Schedule } from './layout.js';
 import type { Manifest } from './manifest.js';
 import { parseManifest } from './manifest-json.js';
+import { ManifestSignatureError, checkManifestSignature, type ManifestTrust, type SignatureProblem } from './manifest-signature.js';
 import type { ObjectStore } from '../store/types.js';
-import { readObjectText } from '../store/text.js';
+import { readObject } from '../store/text.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 
-export type CatalogStatus = Manifest['status'] | 'Incomplete' | 'Invalid';
+/** `Unsigned` / `BadSignature`: with signing public keys configured, a manifest that is not trusted (never `latest`). */
+export type CatalogStatus = Manifest['status'] | 'Incomplete' | 'Invalid' | SignatureProblem;
 
 export interface CatalogEntry {
   id: string;
@@ -20,9 +22,12 @@ export interface CatalogEntry {
   problem?: string;
 }
 
-/** Every backup in the store, oldest first; a prefix without a manifest is Incomplete. */
-export async function listBackups(store: ObjectStore): Promise<CatalogEntry[]> {
-  const groups = new Map<string, { bytes: number; objects: number; hasManifest: boolean }>();
+/**
+ * Every backup in the store, oldest first; a prefix without a manifest is Incomplete. With `publicKeys`, a manifest
+ * whose signature is missing or does not verify is listed as Unsigned / BadSignature, without its manifest.
+ */
+export async function listBackups(store: ObjectStore, trust: ManifestTrust = {}): Promise<CatalogEntry[]> {
+  const groups = new Map<string, { bytes: number; objects: number; hasManifest: boolean; signed?: boolean }>();
   for (const o of await store.list(BACKUPS_PREFIX)) {
     const id = backupIdOfKey(o.key);
     if (!id) continue;
@@ -30,6 +35,7 @@ export async function listBackups(store: ObjectStore): Promise<CatalogEntry[]> {
     g.bytes += o.size;
     g.objects += 1;
     if (o.key === manifestKey(id)) g.hasManifest = true;
+    if (o.key === manifestSignatureKey(id)) g.signed = true;
     groups.set(id, g);
   }
   const entries: CatalogEntry[] = [];
@@ -47,18 +53,21 @@ export async function listBackups(store: ObjectStore): Promise<CatalogEntry[]> {
       continue;
     }
     try {
-      const manifest = await readManifest(store, id);
+      const manifest = await readManifest(store, id, trust);
       entries.push({ ...base, status: manifest.status, artifacts: manifest.artifacts.length, manifest });
     } catch (err) {
-      entries.push({ ...base, status: 'Invalid', artifacts: g.objects - 1, problem: errorMessage(err) });
+      const status = err instanceof ManifestSignatureError ? err.status : 'Invalid';
+      entries.push({ ...base, status, artifacts: g.objects - 1 - (g.signed ? 1 : 0), problem: errorMessage(err) });
     }
   }
   return entries;
 }
 
-export async function readManifest(store: ObjectStore, id: string): Promise<Manifest> {
-  const text = await readObjectText(store, manifestKey(id));
-  const m = parseManifest(text, id);
+/** Backup `id`'s manifest; with `publicKeys`, only when its signature verifies (ManifestSignatureError otherwise). */
+export async function readManifest(store: ObjectStore, id: string, trust: ManifestTrust = {}): Promise<Manifest> {
+  const bytes = await readObject(store, manifestKey(id));
+  if (trust.publicKeys && trust.publicKeys.length > 0) await checkManifestSignature(store, id, bytes, trust.publicKeys);
+  const m = parseManifest(bytes.toString('utf8'), id);
   if (m.id !== id) throw new OperationError(`manifest ${id} names another backup id (${m.id}): it was moved or tampered with`);
   return m;
 }
@@ -67,11 +76,22 @@ export async function readManifest(store: ObjectStore, id: string): Promise<Mani
  * `latest` is the newest Completed backup; an explicit id must have a valid manifest.
  * `requireCompleted` refuses anything but Completed (drills); restore may use a PartiallyFailed one by id.
  */
-export async function resolveBackup(store: ObjectStore, ref: string, opts: { requireCompleted?: boolean } = {}): Promise<Manifest> {
+export async function resolveBackup(
+  store: ObjectStore,
+  ref: string,
+  opts: { requireCompleted?: boolean; onUntrusted?: (e: CatalogEntry) => void } & ManifestTrust = {},
+): Promise<Manifest> {
   if (ref === 'latest') {
-    const good = (await listBackups(store)).filter((e) => e.status === 'Completed');
+    const entries = await listBackups(store, opts);
+    const good = entries.filter((e) => e.status === 'Completed');
     const newest = good.at(-1);
-    if (!newest?.manifest) throw new OperationError(`no Completed backup in ${store.description}`);
+    // Manifests newer than the one chosen that are not trusted (signature missing or bad) are skipped, and named.
+    const untrusted = entries.filter((e) => (e.status === 'Unsigned' || e.status === 'BadSignature') && (!newest || e.id > newest.id));
+    for (const e of untrusted) opts.onUntrusted?.(e);
+    if (!newest?.manifest) {
+      const skipped = untrusted.length > 0 ? `; not trusted: ${untrusted.map((e) => `${e.id} (${e.status})`).join(', ')}` : '';
+      throw new OperationError(`no Completed backup in ${store.description}${skipped}`);
+    }
     return newest.manifest;
   }
   if (!parseBackupId(ref)) throw new UsageError(`"${ref}" is not a backup id (like 20261124T020000Z-nightly) or "latest"`);
@@ -82,7 +102,7 @@ export async function resolveBackup(store: ObjectStore, ref: string, opts: { req
       any.length > 0 ? `backup ${ref} is incomplete (no manifest): it is not restorable` : `backup ${ref} not found in ${store.description}`,
     );
   }
-  const m = await readManifest(store, ref);
+  const m = await readManifest(store, ref, opts);
   if (opts.requireCompleted && m.status !== 'Completed') throw new OperationError(`backup ${ref} is ${m.status}, not Completed`);
   return m;
 }

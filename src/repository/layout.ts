@@ -3,6 +3,7 @@
  * Documented in docs/format.md; change both together.
  *
  *   backups/<id>/<artifact object>     one object per artifact, written first
+ *   backups/<id>/manifest.json.sig     Ed25519 signature of manifest.json's bytes, when signing is configured
  *   backups/<id>/manifest.json         written last; a backup without it is incomplete
  *   locks/backup/<timestamp>-<nonce>.json   lock claims (see src/repository/lock.ts)
  *   drills/<drill-id>/report.json|report.md
@@ -11,6 +12,8 @@ export const BACKUPS_PREFIX = 'backups/';
 export const LOCKS_PREFIX = 'locks/backup/';
 export const DRILLS_PREFIX = 'drills/';
 export const MANIFEST_NAME = 'manifest.json';
+/** The manifest's detached Ed25519 signature (docs/format.md section 3a). */
+export const MANIFEST_SIGNATURE_NAME = 'manifest.json.sig';
 
 export type Schedule = 'manual' | 'nightly' | 'monthly';
 export const SCHEDULES: readonly Schedule[] = ['manual', 'nightly', 'monthly'];
@@ -44,6 +47,10 @@ export function backupPrefix(id: string): string {
 
 export function manifestKey(id: string): string {
   return `${backupPrefix(id)}${MANIFEST_NAME}`;
+}
+
+export function manifestSignatureKey(id: string): string {
+  return `${backupPrefix(id)}${MANIFEST_SIGNATURE_NAME}`;
 }
 
 /**

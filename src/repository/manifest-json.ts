@@ -1,4 +1,5 @@
 import { FORMAT_VERSION, manifestSchema, type Manifest } from './manifest.js';
+import { artifactKey, isBackupId } from './layout.js';
 import { formatIssues } from '../config/load.js';
 import { OperationError } from '../util/errors.js';
 
@@ -17,9 +18,29 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   const result = manifestSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new OperationError(`manifest ${where} is invalid: ${formatIssues(result.error.issues)}`);
-  return result.data as Manifest;
+  const m = result.data as Manifest;
+  if (isBackupId(where) && m.id !== where) throw new OperationError(`manifest ${where} names another backup id (${m.id}): it was moved or tampered with`);
+  const outside = artifactOutsideBackup(m);
+  if (outside) throw new OperationError(`manifest ${where} is invalid: ${outside}`);
+  return m;
+}
+
+/**
+ * Every artifact must be stored under its own backup, at the key its name and compression give
+ * (`artifactKey(id, name, compression)`): a manifest can then never point at another backup's objects, or anywhere
+ * else in the store.
+ */
+function artifactOutsideBackup(m: Manifest): string | undefined {
+  for (const [i, a] of m.artifacts.entries()) {
+    const expected = artifactKey(m.id, a.name, a.compression);
+    if (a.key !== expected) return `artifacts.${i} (${a.name}) has key "${a.key}", expected "${expected}": an artifact must be stored under its own backup`;
+  }
+  return undefined;
 }
 
 export function serializeManifest(m: Manifest): string {
-  return `${JSON.stringify(manifestSchema.parse(m), null, 2)}\n`;
+  const parsed = manifestSchema.parse(m) as Manifest;
+  const outside = artifactOutsideBackup(parsed);
+  if (outside) throw new OperationError(`manifest ${m.id}: ${outside}`);
+  return `${JSON.stringify(parsed, null, 2)}\n`;
 }

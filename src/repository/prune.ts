@@ -3,6 +3,7 @@ import { backupPrefix, manifestKey, SCHEDULES } from './layout.js';
 import type { ObjectStore } from '../store/types.js';
 import { ObjectLockedError } from '../store/types.js';
 import { listBackups, type CatalogEntry } from './catalog.js';
+import { loadSigningPublicKeys } from '../config/signing.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
@@ -35,6 +36,11 @@ export function planPrune(entries: CatalogEntry[], retention: Config['retention'
   const cutoff = now.getTime() - retention.incompleteAfterHours * 3600_000;
   for (const e of entries) {
     if (decisions.has(e.id)) continue;
+    if (e.status === 'Unsigned' || e.status === 'BadSignature') {
+      // Not proven incomplete, and not trusted either: never counted as Completed, never deleted automatically.
+      decisions.set(e.id, { id: e.id, status: e.status, action: 'keep', reason: `${e.status}: manifest not trusted; kept for an operator to look at (delete by hand)` });
+      continue;
+    }
     const started = e.startedAt?.getTime() ?? 0;
     const old = started < cutoff;
     decisions.set(e.id, {
@@ -59,7 +65,11 @@ export interface PruneResult {
 export async function prune(opts: { store: ObjectStore; config: Config; log: Logger; dryRun?: boolean; now?: Date }): Promise<PruneResult> {
   const { store, log } = opts;
   const now = opts.now ?? new Date();
-  const decisions = planPrune(await listBackups(store), opts.config.retention, now);
+  // With signing public keys configured, a manifest someone else wrote is not Completed to retention: it can
+  // neither push good backups out of the newest N nor be deleted as one.
+  const entries = await listBackups(store, { publicKeys: await loadSigningPublicKeys(opts.config) });
+  for (const e of entries.filter((x) => x.status === 'Unsigned' || x.status === 'BadSignature')) log.warn({ backup: e.id, status: e.status, problem: e.problem }, 'backup kept: its manifest is not trusted');
+  const decisions = planPrune(entries, opts.config.retention, now);
   const result: PruneResult = { decisions, deleted: [], locked: [], errors: [] };
   if (opts.dryRun) return result;
   if (store.sweepAbandoned) {

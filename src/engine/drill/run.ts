@@ -4,6 +4,8 @@ import type { Manifest } from '../../repository/manifest.js';
 import type { ObjectStore } from '../../store/types.js';
 import type { Logger } from '../../util/log.js';
 import { resolveBackup } from '../../repository/catalog.js';
+import { loadSigningPublicKeys } from '../../config/signing.js';
+import type { SigningPublicKey } from '../../crypto/ed25519.js';
 import type { RestoreContext } from '../../sources/restore-context.js';
 import type { CheckResult, DrillContext, DrillTarget, Source } from '../../sources/source.js';
 import { SOURCES, checkManifestSources } from '../../sources/registry.js';
@@ -16,6 +18,8 @@ export interface DrillOptions {
   config: Config;
   log: Logger;
   identities: Identity[];
+  /** Trusted manifest signing keys (default: from the config's `signing`); with any, unsigned manifests are refused. */
+  publicKeys?: SigningPublicKey[];
   backup?: string;
   keep?: boolean;
   keepOnFailure?: boolean;
@@ -56,6 +60,8 @@ class Drill {
   readonly log: Logger;
   private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = [];
   readonly t0: Date;
+  /** Newer manifests `latest` skipped because their signature is missing or bad: `<id> (<status>)`. */
+  untrusted: string[] = [];
 
   constructor(readonly o: DrillOptions) {
     const now = this.now();
@@ -140,7 +146,11 @@ class Drill {
 export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const d = new Drill(o);
   try {
-    const manifest = await d.phase('select', () => selectBackup(d), (m) => m.id);
+    const manifest = await d.phase(
+      'select',
+      () => selectBackup(d),
+      (m) => (d.untrusted.length > 0 ? `${m.id}; skipped, not trusted: ${d.untrusted.join(', ')}` : m.id),
+    );
     const parts = await d.phase('scratch', () => prepareParts(d, manifest), (ps) => ps.map((p) => p.target!.describe).join(', ') || 'nothing to drill');
     await restoreParts(d, parts);
     for (const p of parts) await p.target!.ready?.();
@@ -169,7 +179,14 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
  */
 async function selectBackup(d: Drill): Promise<Manifest> {
   const registry = d.o.registry ?? SOURCES;
-  const manifest = await resolveBackup(d.o.store, d.o.backup ?? 'latest', { requireCompleted: true });
+  const manifest = await resolveBackup(d.o.store, d.o.backup ?? 'latest', {
+    requireCompleted: true,
+    publicKeys: d.o.publicKeys ?? (await loadSigningPublicKeys(d.o.config)),
+    onUntrusted: (e) => {
+      d.untrusted.push(`${e.id} (${e.status})`);
+      d.log.warn({ backup: e.id, status: e.status, problem: e.problem }, 'newer backup skipped: its manifest is not trusted');
+    },
+  });
   checkManifestSources(manifest, registry);
   const inBackup = new Set<string>(manifest.artifacts.map((a) => a.source));
   const missing = registry.filter((s) => (d.o.config.sources as Record<string, unknown>)[s.name] !== undefined && !inBackup.has(s.name)).map((s) => s.name);
