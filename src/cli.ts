@@ -23,6 +23,7 @@ const restoreCommand = lazy(() => import('./commands/restore.js'), 'restoreComma
 const drillCommand = lazy(drill, 'drillCommand');
 const scheduledDrill = lazy(drill, 'scheduledDrill');
 const scheduleCommand = lazy(() => import('./commands/schedule.js'), 'scheduleCommand');
+const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
 
 function buildProgram(run: (p: Promise<number>) => void): Command {
   const program = new Command('gushen-dr')
@@ -111,6 +112,14 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .description('run backups and drills on the configured schedules (for hosts without Kubernetes)')
     .option('--listen <host:port>', 'address of /healthz and /metrics (default: schedules.listen)')
     .action((o: { listen?: string }) => run(loadEnv(g()).then((env) => scheduleCommand(env, { listen: o.listen, drill: scheduledDrill }))));
+
+  program
+    .command('wal-archive')
+    .description('stream PostgreSQL WAL into the store for point-in-time recovery (long-running; /healthz and /metrics)')
+    .option('--slot <name>', 'physical replication slot (default: sources.postgres.pitr.slot)')
+    .option('--no-create-slot', 'fail when the slot is missing instead of creating it (created by default, if not exists)')
+    .option('--listen <host:port>', 'address of /healthz and /metrics (default: sources.postgres.pitr.listen)')
+    .action((o: { slot?: string; createSlot?: boolean; listen?: string }) => run(loadEnv(g()).then((env) => walArchiveCommand(env, o))));
 
   return program;
 }

@@ -7,6 +7,7 @@
  *   backups/<id>/manifest.json         written last; a backup without it is incomplete
  *   locks/backup/<timestamp>-<nonce>.json   lock claims (see src/repository/lock.ts)
  *   drills/<drill-id>/report.json|report.md
+ *   wal/<system id>/cluster.json, <timeline>/<segment>[.partial].zst.age, <timeline>.history.zst.age   archived WAL (PITR)
  */
 export const BACKUPS_PREFIX = 'backups/';
 export const LOCKS_PREFIX = 'locks/backup/';
@@ -74,6 +75,59 @@ export const ARTIFACT_NAME_RE = new RegExp(`^[a-z][a-z0-9-]{0,30}\\/${ARTIFACT_F
 
 export function drillReportKeys(drillId: string): { json: string; markdown: string } {
   return { json: `${DRILLS_PREFIX}${drillId}/report.json`, markdown: `${DRILLS_PREFIX}${drillId}/report.md` };
+}
+
+/**
+ * Archived WAL for point-in-time recovery (docs/format.md section 9), per PostgreSQL cluster (its system
+ * identifier, so WAL of a re-initialised cluster never mixes with the old one's) and timeline (8 hex digits):
+ *   wal/<sysid>/cluster.json                              plain JSON: segment size, server version (no secrets)
+ *   wal/<sysid>/<timeline>/<segment>.zst.age              a finished 24-hex-digit segment: zstd → age
+ *   wal/<sysid>/<timeline>/<segment>.partial.zst.age      the segment being written, replaced as it grows
+ *   wal/<sysid>/<timeline>.history.zst.age                a timeline history file
+ */
+export const WAL_PREFIX = 'wal/';
+const SYSID_RE = /^\d{1,20}$/;
+const TLI_RE = /^[0-9A-F]{8}$/;
+const SEGMENT_RE = /^[0-9A-F]{24}$/;
+
+function walCluster(sysid: string): string {
+  if (!SYSID_RE.test(sysid)) throw new Error(`not a PostgreSQL system identifier: ${JSON.stringify(sysid)}`);
+  return `${WAL_PREFIX}${sysid}/`;
+}
+
+export function walClusterPrefix(sysid: string): string {
+  return walCluster(sysid);
+}
+
+export function walClusterInfoKey(sysid: string): string {
+  return `${walCluster(sysid)}cluster.json`;
+}
+
+/** A finished segment (`partial`: the one being written). `segment` is the 24-hex-digit file name; its first 8 are the timeline. */
+export function walSegmentKey(sysid: string, segment: string, partial = false): string {
+  if (!SEGMENT_RE.test(segment)) throw new Error(`not a WAL segment name: ${JSON.stringify(segment)}`);
+  return `${walCluster(sysid)}${segment.slice(0, 8)}/${segment}${partial ? '.partial' : ''}.zst.age`;
+}
+
+/** `timeline` as 8 hex digits, e.g. `00000002`. */
+export function walHistoryKey(sysid: string, timeline: string): string {
+  if (!TLI_RE.test(timeline)) throw new Error(`not a timeline id: ${JSON.stringify(timeline)}`);
+  return `${walCluster(sysid)}${timeline}.history.zst.age`;
+}
+
+export type WalKey =
+  | { kind: 'cluster'; sysid: string }
+  | { kind: 'segment'; sysid: string; segment: string; partial: boolean }
+  | { kind: 'history'; sysid: string; timeline: string };
+
+/** What a key under wal/ is, or undefined for anything else (temp files, foreign objects). */
+export function parseWalKey(key: string): WalKey | undefined {
+  const m = /^wal\/(\d{1,20})\/(?:(cluster\.json)|([0-9A-F]{8})\.history\.zst\.age|([0-9A-F]{8})\/([0-9A-F]{24})(\.partial)?\.zst\.age)$/.exec(key);
+  if (!m) return undefined;
+  if (m[2]) return { kind: 'cluster', sysid: m[1] };
+  if (m[3]) return { kind: 'history', sysid: m[1], timeline: m[3] };
+  if (m[5].slice(0, 8) !== m[4]) return undefined;
+  return { kind: 'segment', sysid: m[1], segment: m[5], partial: m[6] !== undefined };
 }
 
 /** The backup id a key belongs to, if it is under backups/. */

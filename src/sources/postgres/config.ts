@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { positiveInt, url } from '../../config/schema.js';
+import { pitrConfigSchema } from './pitr/config.js';
 
 /** `sources.postgres` in the config file (README's configuration table). */
 export const postgresConfigSchema = z.strictObject({
@@ -11,6 +12,8 @@ export const postgresConfigSchema = z.strictObject({
   compressionLevel: z.number().int().min(1).max(19).default(3),
   /** How long the server may stay silent: connecting (at most 30 s), and pg_dump/pg_dumpall producing no output while we wait for it. Default 300. */
   timeoutSeconds: positiveInt.optional(),
+  /** Point-in-time recovery: WAL archiving, base backups, restore --to-time (src/sources/postgres/pitr/config.ts). */
+  pitr: pitrConfigSchema.optional(),
 });
 
 export type PostgresSourceConfig = z.infer<typeof postgresConfigSchema>;
