@@ -1,16 +1,22 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LOCKS_PREFIX, compactTimestamp } from './layout.js';
-import type { ObjectStore } from '../store/types.js';
+import { ObjectNotFoundError, type ObjectStore } from '../store/types.js';
 import { readObjectText, writeObjectText } from '../store/text.js';
-import { OperationError } from '../util/errors.js';
+import { OperationError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
 /**
  * One backup at a time per store, on any object store (no conditional writes needed):
  * each run writes its own claim object, then lists all claims; it withdraws if a live claim is already held or
- * sorts before its own (by key: start time, then a random nonce), looks again after a settle delay, then marks itself held. A claim is live while its lease has not expired; the holder renews it.
- * A claim from this host whose process is gone is stale at once (crash, kill -9).
+ * sorts before its own (by key: start time, then a random nonce), looks again after a settle delay, then marks itself held.
+ *
+ * A claim is live while its lease (short: `backup.lockLeaseSeconds`, 120 s by default) has not expired; the holder's
+ * heartbeat renews it every third of the lease. So a claim whose holder was killed (a pod, a node) blocks retries
+ * for at most one lease, after which it is taken over; a claim from this host whose process is gone is stale at once.
+ * A claim that cannot be read or parsed blocks (fail closed): it might be a live holder's.
+ * The holder that cannot renew its lease in time (the store fails, its claim was removed, the process stalled)
+ * has lost the lock: `lost` aborts, and the run must stop.
  */
 export interface LockClaim {
   owner: string;
@@ -26,17 +32,28 @@ export interface LockClaim {
 export interface HeldLock {
   key: string;
   claim: LockClaim;
+  /** Aborts (with an OperationError saying why) when the lock is lost: the run holding it must stop. Never after release(). */
+  lost: AbortSignal;
   release(): Promise<void>;
+}
+
+export interface AcquireLockOptions {
+  purpose: string;
+  /** How long a claim stays live without renewal; the heartbeat renews it every third of that. */
+  leaseSeconds: number;
+  log: Logger;
+  now?: () => Date;
+  settleMs?: number;
+  /** For tests: the heartbeat interval (default: a third of the lease, at least 1 s). */
+  heartbeatMs?: number;
 }
 
 /** Claim keys this process holds right now. A claim with our pid that is not here was left behind by us. */
 const heldHere = new Set<string>();
 
-export async function acquireLock(
-  store: ObjectStore,
-  opts: { purpose: string; ttlSeconds: number; log: Logger; now?: () => Date; settleMs?: number },
-): Promise<HeldLock> {
+export async function acquireLock(store: ObjectStore, opts: AcquireLockOptions): Promise<HeldLock> {
   const now = opts.now ?? (() => new Date());
+  const leaseMs = opts.leaseSeconds * 1000;
   const started = now();
   const key = `${LOCKS_PREFIX}${compactTimestamp(started)}-${String(started.getTime() % 1000).padStart(3, '0')}-${randomBytes(6).toString('hex')}.json`;
   const claim: LockClaim = {
@@ -45,7 +62,7 @@ export async function acquireLock(
     pid: process.pid,
     purpose: opts.purpose,
     startedAt: started.toISOString(),
-    leaseExpiresAt: new Date(started.getTime() + opts.ttlSeconds * 1000).toISOString(),
+    leaseExpiresAt: new Date(started.getTime() + leaseMs).toISOString(),
   };
   heldHere.add(key);
   try {
@@ -54,13 +71,22 @@ export async function acquireLock(
     heldHere.delete(key);
     throw err;
   }
+  const withdraw = async () => {
+    heldHere.delete(key);
+    await store.delete(key);
+  };
 
   const contest = async (): Promise<void> => {
-    const others = await liveClaims(store, key, now(), opts.log);
+    let others;
+    try {
+      others = await liveClaims(store, key, now(), opts.log);
+    } catch (err) {
+      await withdraw().catch(() => undefined);
+      throw err;
+    }
     const holder = others.find((o) => o.claim.held) ?? others.find((o) => o.key < key);
     if (holder) {
-      heldHere.delete(key);
-      await store.delete(key);
+      await withdraw();
       throw new OperationError(
         `another backup holds the lock on ${store.description}: ${holder.claim.owner} (${holder.claim.purpose}), started ${holder.claim.startedAt}, lease until ${holder.claim.leaseExpiresAt}`,
       );
@@ -71,24 +97,72 @@ export async function acquireLock(
   await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
   await contest();
   claim.held = true;
-  await writeObjectText(store, key, JSON.stringify(claim));
+  let leaseStart = Date.now();
+  claim.leaseExpiresAt = new Date(now().getTime() + leaseMs).toISOString();
+  try {
+    await writeObjectText(store, key, JSON.stringify(claim));
+  } catch (err) {
+    await withdraw().catch(() => undefined);
+    throw err;
+  }
 
-  const renewEvery = Math.max(1000, (opts.ttlSeconds * 1000) / 3);
-  const timer = setInterval(() => {
-    claim.leaseExpiresAt = new Date(now().getTime() + opts.ttlSeconds * 1000).toISOString();
-    writeObjectText(store, key, JSON.stringify(claim)).catch((err: unknown) =>
-      opts.log.warn({ err: (err as Error).message }, 'could not renew the backup lock lease'),
-    );
-  }, renewEvery);
-  timer.unref();
+  // The heartbeat. Real elapsed time (not `now`, which tests fix) decides when the lease runs out: the watchdog
+  // fires when no renewal succeeded within a lease of the last one's start, e.g. while a renewal hangs.
+  const lostCtl = new AbortController();
   let released = false;
+  let beatTimer: NodeJS.Timeout | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
+  const lose = (why: string) => {
+    if (released || lostCtl.signal.aborted) return;
+    clearTimeout(beatTimer);
+    clearTimeout(watchdog);
+    const err = new OperationError(`lost the backup lock ${key} on ${store.description}: ${why}; another run may hold it now, so this one stops`);
+    opts.log.error({ lock: key, err: err.message }, 'lost the backup lock');
+    lostCtl.abort(err);
+  };
+  const armWatchdog = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => lose(`its lease of ${opts.leaseSeconds} s ran out before it could be renewed`), Math.max(0, leaseStart + leaseMs - Date.now()));
+    watchdog.unref();
+  };
+  const beat = async () => {
+    const attempt = Date.now();
+    try {
+      const current = await readClaimState(store, key);
+      if (current.state === 'missing') throw new Error('its claim was removed from the store (taken over as stale, or deleted by hand)');
+      if (current.state === 'unreadable') throw new Error(`its claim cannot be read back (${current.reason})`);
+      if (current.claim.pid !== claim.pid || current.claim.host !== claim.host || current.claim.startedAt !== claim.startedAt) {
+        throw new Error(`its claim now belongs to ${current.claim.owner}`);
+      }
+      const renewed = { ...claim, leaseExpiresAt: new Date(now().getTime() + leaseMs).toISOString() };
+      await writeObjectText(store, key, JSON.stringify(renewed));
+      claim.leaseExpiresAt = renewed.leaseExpiresAt;
+    } catch (err) {
+      lose(`renewing its lease failed: ${errorMessage(err)}`);
+      return;
+    }
+    if (released || lostCtl.signal.aborted) return;
+    leaseStart = attempt;
+    armWatchdog();
+    schedule();
+  };
+  const every = opts.heartbeatMs ?? Math.max(1000, leaseMs / 3);
+  const schedule = () => {
+    beatTimer = setTimeout(() => void beat(), every);
+    beatTimer.unref();
+  };
+  armWatchdog();
+  schedule();
+
   return {
     key,
     claim,
+    lost: lostCtl.signal,
     release: async () => {
       if (released) return;
       released = true;
-      clearInterval(timer);
+      clearTimeout(beatTimer);
+      clearTimeout(watchdog);
       // Even when the delete fails (store unreachable), this process no longer holds the claim: a later run
       // in the same process (the schedule daemon) takes it over like a dead process's claim.
       heldHere.delete(key);
@@ -101,25 +175,64 @@ async function liveClaims(store: ObjectStore, own: string, now: Date, log: Logge
   const live: Array<{ key: string; claim: LockClaim }> = [];
   for (const o of await store.list(LOCKS_PREFIX)) {
     if (o.key === own) continue;
-    const other = await readClaim(store, o.key);
-    if (!other) continue;
-    const stale = staleReason(o.key, other, now);
+    const other = await readClaimState(store, o.key);
+    if (other.state === 'missing') continue; // released meanwhile
+    if (other.state === 'unreadable') {
+      // Fail closed: an unreadable claim may be a live holder's (a newer format, a store that failed this read).
+      throw new OperationError(
+        `the backup lock claim ${o.key} on ${store.description} cannot be read (${other.reason}), so whether another backup holds the lock is unknown; ` +
+          `no backup runs until it is removed. If no gushen-dr backup is running, delete it: ${removalHint(store, o.key)}`,
+      );
+    }
+    const stale = staleReason(o.key, other.claim, now);
     if (stale) {
-      log.warn({ lock: o.key, holder: other.owner, since: other.startedAt }, `taking over a stale backup lock: ${stale}`);
+      log.warn({ lock: o.key, holder: other.claim.owner, since: other.claim.startedAt }, `taking over a stale backup lock: ${stale}`);
       await store.delete(o.key);
       continue;
     }
-    live.push({ key: o.key, claim: other });
+    live.push({ key: o.key, claim: other.claim });
   }
   return live.sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
-async function readClaim(store: ObjectStore, key: string): Promise<LockClaim | undefined> {
+type ClaimState = { state: 'ok'; claim: LockClaim } | { state: 'missing' } | { state: 'unreadable'; reason: string };
+
+async function readClaimState(store: ObjectStore, key: string): Promise<ClaimState> {
+  let text: string;
   try {
-    return JSON.parse(await readObjectText(store, key)) as LockClaim;
-  } catch {
-    return undefined; // vanished meanwhile or unreadable: not a live claim
+    text = await readObjectText(store, key);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return { state: 'missing' };
+    return { state: 'unreadable', reason: errorMessage(err) };
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { state: 'unreadable', reason: `not JSON: ${JSON.stringify(text.slice(0, 40))}${text.length > 40 ? '…' : ''}` };
+  }
+  const problem = claimProblem(parsed);
+  return problem ? { state: 'unreadable', reason: problem } : { state: 'ok', claim: parsed as LockClaim };
+}
+
+/** What is wrong with a parsed claim, or undefined when it has every field a decision needs. */
+function claimProblem(c: unknown): string | undefined {
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) return 'not a JSON object';
+  const o = c as Record<string, unknown>;
+  for (const f of ['owner', 'host', 'purpose', 'startedAt', 'leaseExpiresAt']) if (typeof o[f] !== 'string') return `no ${f}`;
+  if (!Number.isSafeInteger(o.pid) || (o.pid as number) <= 0) return 'no pid';
+  if (Number.isNaN(Date.parse(o.leaseExpiresAt as string))) return `leaseExpiresAt ${JSON.stringify(o.leaseExpiresAt)} is not a time`;
+  if (o.held !== undefined && typeof o.held !== 'boolean') return 'held is not true or false';
+  return undefined;
+}
+
+/** How to delete one object of the store by hand, for error messages. */
+function removalHint(store: ObjectStore, key: string): string {
+  const d = store.description;
+  if (d.startsWith('file://')) return `rm '${d.slice('file://'.length).replace(/\/+$/, '')}/${key}'`;
+  const m = /^(s3:\/\/\S+?)(?: at (\S+))?$/.exec(d);
+  if (m) return `aws s3 rm '${m[1]}${key}'${m[2] ? ` --endpoint-url ${m[2]}` : ''}`;
+  return `delete ${key} from ${d}`;
 }
 
 function staleReason(key: string, c: LockClaim, now: Date): string | undefined {
@@ -138,9 +251,12 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Current claims, for `list` and diagnostics. */
+/** Current claims, for `list` and diagnostics (`claim` is undefined for one that cannot be read). */
 export async function listLocks(store: ObjectStore): Promise<Array<{ key: string; claim?: LockClaim }>> {
   const out = [];
-  for (const o of await store.list(LOCKS_PREFIX)) out.push({ key: o.key, claim: await readClaim(store, o.key) });
+  for (const o of await store.list(LOCKS_PREFIX)) {
+    const s = await readClaimState(store, o.key);
+    if (s.state !== 'missing') out.push({ key: o.key, claim: s.state === 'ok' ? s.claim : undefined });
+  }
   return out;
 }
