@@ -213,7 +213,8 @@ describe('Kubernetes backup and restore against the API emulator', () => {
   });
 
   it('restores into another namespace: every object present, cleaned, references rewritten, workloads ready', async () => {
-    const report = await restore({ toNamespace: RESTORED, restoreId: 'r-main' });
+    // keepHosts: a faithful copy, routes and certificates included (moving hosts: kube-restore-hosts.test.ts).
+    const report = await restore({ toNamespace: RESTORED, restoreId: 'r-main', keepHosts: true });
     expect(report.items.filter((i) => i.result === 'failed')).toEqual([]);
     expect(report.failed).toBe(0);
     expect(report.summary.created).toBeGreaterThanOrEqual(18);
@@ -336,7 +337,7 @@ describe('Kubernetes backup and restore against the API emulator', () => {
     function dropCertificate(obj: any) {
       return obj.kind === 'Certificate' ? null : obj;
     }
-    const report = await restore({ toNamespace: 'ai-qtrd-rejected', extraTransforms: [breakWebService, dropCertificate], waitForReady: false });
+    const report = await restore({ toNamespace: 'ai-qtrd-rejected', extraTransforms: [breakWebService, dropCertificate], waitForReady: false, keepHosts: true });
     expect(report.failed).toBe(1);
     const failed = report.items.filter((i) => i.result === 'failed');
     expect(failed.map((i) => i.item)).toEqual(['services ai-qtrd-rejected/ai-qtrd-web']);

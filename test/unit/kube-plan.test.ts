@@ -31,7 +31,8 @@ const index: KubeArchiveIndex = {
   entries: objects.map((o, i) => indexEntryFor(o, resources[i][0], resources[i][1])),
   skipped: {},
 };
-const base: PlanOptions = { targetNamespace: 'ai-qtrd-restored', backupId: index.backupId, restoreId: 'r-1', keepNodePorts: false, createNamespace: true };
+// keepHosts: these tests are about the other transforms (production hosts: test/unit/restore-hosts.test.ts).
+const base: PlanOptions = { targetNamespace: 'ai-qtrd-restored', backupId: index.backupId, restoreId: 'r-1', keepNodePorts: false, keepHosts: true, createNamespace: true };
 
 describe('kube restore plan', () => {
   it('maps into the target namespace, in restore order, skipping managed Endpoints', () => {

@@ -60,6 +60,8 @@ export async function prepareKubeDrill(ctx: DrillContext): Promise<DrillTarget |
             restoreId,
             include: (_obj, entry) => entry.namespace !== undefined,
             extraTransforms: actions.map(asTransform),
+            // The drill's own transforms move production hosts (stricter: every host becomes .invalid without a domain).
+            keepHosts: true,
             waitForReady: false,
             createNamespace: false,
             kubeConfig: kube.kc,

@@ -3,7 +3,8 @@ import { UsageError } from '../../util/errors.js';
 import type { Source } from '../source.js';
 import { kubeConfigSchema } from './config.js';
 import { kubeFactsSchema } from './facts.js';
-import { resourceFilter } from './resource-filter.js';
+import { parseResourceSpecs } from './resource-filter.js';
+import { checkHostDomain } from './restore-actions/production-hosts.js';
 import type { KubeRestoreOptions, KubeRestoreReport } from './restore.js';
 
 declare module '../source.js' {
@@ -31,19 +32,30 @@ export const kubeSource = {
     { flags: '--existing <policy>', description: 'existing Kubernetes objects: skip or update', default: 'skip' },
     { flags: '--keep-node-ports', description: 'keep Service nodePorts' },
     { flags: '--keep-namespace-dns', description: 'with --to-namespace: leave <svc>.<backed-up namespace>.svc names pointing at the original' },
-    { flags: '--resource <ref>', description: 'restore one Kubernetes object, e.g. deployments.apps/ai-qtrd-web' },
+    { flags: '--keep-hosts', description: 'with --to-namespace: keep production hosts in Ingresses/IngressRoutes and keep Certificates (by default Certificates are left out, and routes moved to --host-domain or left out)' },
+    { flags: '--host-domain <domain>', description: 'with --to-namespace: production hosts become <host-with-dashes>.<domain> (default: drill.domain)' },
+    { flags: '--resource <type/name...>', description: 'restore only these Kubernetes objects, as kubectl names them (repeatable): deployment/ai-qtrd-web, deploy/ai-qtrd-web, deployments.apps/ai-qtrd-web, cm/ai-qtrd-config' },
     { flags: '--no-wait', description: 'do not wait for Deployments/StatefulSets to become ready' },
   ],
   restoreOptions: (f, common) => {
     const existing = f.existing as string | undefined;
     if (existing !== undefined && existing !== 'skip' && existing !== 'update') throw new UsageError(`--existing ${existing}: expected skip or update`);
+    const hostDomain = f.hostDomain as string | undefined;
+    if (hostDomain !== undefined) {
+      checkHostDomain(hostDomain);
+      if (f.toNamespace === undefined) throw new UsageError(`--host-domain ${hostDomain}: only a restore into another namespace (--to-namespace) moves hosts`);
+      if (f.keepHosts === true) throw new UsageError('--host-domain and --keep-hosts contradict each other: choose one');
+    }
+    const resources = parseResourceSpecs(f.resource as string | string[] | undefined).map((r) => r.spec);
     return {
       toNamespace: f.toNamespace as string | undefined,
       dryRun: common.dryRun,
       existing: existing as KubeRestoreOptions['existing'],
       keepNodePorts: f.keepNodePorts === true,
       keepNamespaceDns: f.keepNamespaceDns === true,
-      include: resourceFilter(f.resource as string | undefined),
+      keepHosts: f.keepHosts === true,
+      hostDomain,
+      ...(resources.length > 0 ? { resources } : {}),
       waitForReady: f.wait !== false,
     };
   },

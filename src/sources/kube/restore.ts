@@ -16,6 +16,8 @@ import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import { openArtifact } from '../../repository/artifact-reader.js';
 import type { RestoreContext, RestoreItemResult } from '../restore-context.js';
 import { applyActions, prepareUpdate, type ResourceRef, type TransformContext } from './restore-actions/index.js';
+import { checkHostDomain, collectProductionHosts } from './restore-actions/production-hosts.js';
+import { resolveResourceSpecs } from './resource-filter.js';
 import { applyObject, waitForCrdsEstablished, type ApplyTarget } from './apply.js';
 import { compareForRestore } from './order.js';
 import { readTarFiles } from './tar-reader.js';
@@ -37,6 +39,20 @@ export interface KubeRestoreOptions {
   keepNodePorts?: boolean;
   /** With toNamespace: leave `<service>.<backed-up namespace>.svc` DNS names as they are (they are rewritten by default). */
   keepNamespaceDns?: boolean;
+  /**
+   * With toNamespace: keep production hosts as they are. By default a restore into another namespace leaves
+   * cert-manager Certificates out, and moves Ingresses and IngressRoutes to `<host-with-dashes>.<hostDomain>`
+   * or, without a host domain, leaves them out too (see restore-actions/production-hosts.ts).
+   */
+  keepHosts?: boolean;
+  /** Where production hosts go in a restore into another namespace; default `drill.domain` from the config. */
+  hostDomain?: string;
+  /**
+   * `--resource` specs, in kubectl's forms (`deployment/ai-qtrd-web`, `deploy/…`, `deployments.apps/…`, `cm/…`):
+   * only the objects they name are restored. Each must name at least one object of the archive, else the
+   * restore is refused (UsageError) before anything is applied.
+   */
+  resources?: string[];
   /** Value of the `gushen-dr.io/restore` label; default `restore-<UTC timestamp>`. */
   restoreId?: string;
   /** Restore only the objects this accepts (it gets the object as backed up, and its archive entry). */
@@ -60,7 +76,10 @@ export interface KubeRestoreReport {
   items: RestoreItemResult[];
   summary: Record<RestoreItemResult['result'], number>;
   failed: number;
-  dropped: Array<{ item: string; by: string }>;
+  /** Objects a transform left out, and why when it says. */
+  dropped: Array<{ item: string; by: string; reason?: string }>;
+  /** Restoring into another namespace: the production hosts found in the backup and what became of them. */
+  hosts?: { production: string[]; kept: boolean; domain?: string };
 }
 
 const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -161,6 +180,8 @@ export interface PlannedObject {
   obj?: any;
   skip?: string;
   droppedBy?: string;
+  /** Why droppedBy left it out, when the transform says. */
+  dropReason?: string;
 }
 
 export interface PlanOptions {
@@ -169,6 +190,9 @@ export interface PlanOptions {
   restoreId: string;
   keepNodePorts: boolean;
   keepNamespaceDns?: boolean;
+  /** Into another namespace: keep production hosts, routes and certificates (default: move them out of the way). */
+  keepHosts?: boolean;
+  hostDomain?: string;
   createNamespace: boolean;
   namespaceLabels?: Record<string, string>;
   include?: KubeRestoreOptions['include'];
@@ -188,6 +212,9 @@ export function planKubeRestore(index: KubeArchiveIndex, objects: readonly any[]
     restoreId: opts.restoreId,
     keepNodePorts: opts.keepNodePorts,
     keepNamespaceDns: opts.keepNamespaceDns,
+    keepHosts: opts.keepHosts,
+    hostDomain: opts.hostDomain,
+    productionHosts: collectProductionHosts(objects),
   };
   const services = index.entries.map((e, i) => (e.resource === 'services' && e.group === '' ? objects[i] : undefined)).filter(Boolean);
   const skipCtx = { selectorServices: selectorServiceNames(services) };
@@ -215,7 +242,7 @@ export function planKubeRestore(index: KubeArchiveIndex, objects: readonly any[]
     }
     const applied = applyActions(original, ref, tctx);
     if ('droppedBy' in applied) {
-      plan.push({ ...base, item: named(base.target), droppedBy: applied.droppedBy });
+      plan.push({ ...base, item: named(base.target), droppedBy: applied.droppedBy, ...(applied.reason ? { dropReason: applied.reason } : {}) });
       return;
     }
     let obj = applied.obj;
@@ -266,6 +293,8 @@ export async function restoreKube(ctx: RestoreContext, opts: KubeRestoreOptions)
   if (opts.toNamespace !== undefined && !DNS_LABEL_RE.test(opts.toNamespace)) {
     throw new UsageError(`--to-namespace ${opts.toNamespace}: expected a namespace name (lowercase letters, digits, '-', at most 63)`);
   }
+  const hostDomain = opts.hostDomain ?? ctx.config.drill?.domain;
+  if (opts.hostDomain !== undefined) checkHostDomain(opts.hostDomain);
   const restoreId = opts.restoreId ?? `restore-${compactTimestamp(new Date())}`;
   if (!LABEL_VALUE_RE.test(restoreId)) throw new UsageError(`restore id ${restoreId}: not a valid label value`);
   for (const [k, v] of Object.entries(opts.namespaceLabels ?? {})) {
@@ -280,19 +309,27 @@ export async function restoreKube(ctx: RestoreContext, opts: KubeRestoreOptions)
   await client.serverVersion(signal); // reachable at all? (throws when not)
   const { index, objects } = await readKubeArchive(ctx, artifact);
   const targetNamespace = opts.toNamespace ?? index.namespace;
+  // Every --resource spec must name something in this backup, before anything is applied.
+  const byResource = opts.resources?.length ? resolveResourceSpecs(opts.resources, index, objects) : undefined;
+  const include: KubeRestoreOptions['include'] =
+    byResource && opts.include ? (o, e) => byResource(o, e) && opts.include!(o, e) : (byResource ?? opts.include);
+  const mapping = targetNamespace !== index.namespace;
+  const hosts = mapping ? { production: collectProductionHosts(objects), kept: opts.keepHosts === true, ...(hostDomain ? { domain: hostDomain } : {}) } : undefined;
   const plan = planKubeRestore(index, objects, {
     targetNamespace,
     backupId: ctx.manifest.id,
     restoreId,
     keepNodePorts: opts.keepNodePorts === true,
     keepNamespaceDns: opts.keepNamespaceDns === true,
+    keepHosts: opts.keepHosts === true,
+    hostDomain,
     createNamespace: opts.createNamespace !== false,
     namespaceLabels: opts.namespaceLabels,
-    include: opts.include,
+    include,
     extraTransforms: opts.extraTransforms,
   });
   log.info(
-    { backup: ctx.manifest.id, restore: restoreId, from: index.namespace, to: targetNamespace, objects: plan.length, dryRun, existing, cluster: client.description },
+    { backup: ctx.manifest.id, restore: restoreId, from: index.namespace, to: targetNamespace, objects: plan.length, dryRun, existing, cluster: client.description, ...(hosts ? { hosts } : {}) },
     dryRun ? 'planning Kubernetes restore (dry run)' : 'restoring Kubernetes objects',
   );
 
@@ -321,8 +358,8 @@ export async function restoreKube(ctx: RestoreContext, opts: KubeRestoreOptions)
       continue;
     }
     if (p.droppedBy) {
-      items.push({ item: p.item, result: dryRun ? 'would-skip' : 'skipped', detail: `dropped by transform ${p.droppedBy}` });
-      dropped.push({ item: p.item, by: p.droppedBy });
+      items.push({ item: p.item, result: dryRun ? 'would-skip' : 'skipped', detail: `dropped by transform ${p.droppedBy}${p.dropReason ? `: ${p.dropReason}` : ''}` });
+      dropped.push({ item: p.item, by: p.droppedBy, ...(p.dropReason ? { reason: p.dropReason } : {}) });
       continue;
     }
     const obj = p.obj;
@@ -374,7 +411,7 @@ export async function restoreKube(ctx: RestoreContext, opts: KubeRestoreOptions)
   const summary = Object.fromEntries(RESULTS.map((r) => [r, 0])) as KubeRestoreReport['summary'];
   for (const it of items) summary[it.result] += 1;
   log.info({ ...summary }, dryRun ? 'Kubernetes restore plan' : 'Kubernetes restore finished');
-  return { items, summary, failed: summary.failed, dropped };
+  return { items, summary, failed: summary.failed, dropped, ...(hosts ? { hosts } : {}) };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { hostIn } from '../restore-actions/production-hosts.js';
 import type { RestoreAction, TransformContext } from '../restore-actions/types.js';
 
 export type { RestoreAction, TransformContext };
@@ -16,8 +17,7 @@ export interface DrillContext {
 
 /** `gushen.lurus.cn` → `gushen-lurus-cn.<domain>`, or an unroutable `.invalid` name when no domain is set. */
 export function drillHost(host: string, domain: string | undefined): string {
-  const label = host.replace(/\./g, '-').replace(/[^a-z0-9-]/gi, '').toLowerCase();
-  return `${label}.${domain ?? 'drill.invalid'}`;
+  return hostIn(host, domain ?? 'drill.invalid');
 }
 
 export function fillVars(template: string, vars: Record<string, string>): string {

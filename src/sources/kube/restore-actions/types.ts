@@ -10,6 +10,12 @@ export interface TransformContext {
   keepNodePorts: boolean;
   /** Mapping to another namespace: leave `<service>.<source namespace>.svc` names pointing at the source. */
   keepNamespaceDns?: boolean;
+  /** Mapping to another namespace: keep production hosts, routes and certificates as they are (`--keep-hosts`). */
+  keepHosts?: boolean;
+  /** Mapping to another namespace: production hosts become `<host-with-dashes>.<hostDomain>`; without it routes are left out. */
+  hostDomain?: string;
+  /** The hosts the backed-up routes and certificates serve (collected from the whole archive). */
+  productionHosts?: string[];
 }
 
 /** Which objects an action handles: the group and resource of the archive entry, and the object's kind. */
@@ -29,6 +35,8 @@ export interface RestoreAction {
   name: string;
   appliesTo(ref: ResourceRef): boolean;
   transform(obj: any, ctx: TransformContext): any | null;
+  /** Why `transform` left the object out (for the report), when the action's name does not say it. */
+  dropReason?(obj: any, ctx: TransformContext): string;
   prepareUpdate?(desired: any, live: any): any;
 }
 
