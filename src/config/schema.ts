@@ -130,8 +130,16 @@ export const baseConfigShape = {
   backup: z
     .strictObject({
       concurrency: z.number().int().min(1).max(8).default(2),
-      lockTtlSeconds: positiveInt.default(6 * 3600),
+      /** How long a backup's lock claim stays live unrenewed (its holder renews it every third of this): a killed run blocks retries this long. */
+      lockLeaseSeconds: z.number().int().min(3).max(86_400).optional(),
+      /** The old name of lockLeaseSeconds, still accepted. */
+      lockTtlSeconds: positiveInt.optional(),
     })
+    .refine((b) => b.lockLeaseSeconds === undefined || b.lockTtlSeconds === undefined, {
+      message: 'set lockLeaseSeconds or its old name lockTtlSeconds, not both',
+      path: ['lockTtlSeconds'],
+    })
+    .transform((b) => ({ ...b, lockLeaseSeconds: b.lockLeaseSeconds ?? b.lockTtlSeconds ?? 120 }))
     .prefault({}),
   scratchDir: z.string().optional(),
   /** Who runs zstd: the zstd command (2× less CPU than Node's built-in zstd, measured) when it is on PATH, else Node. */

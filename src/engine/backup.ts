@@ -55,9 +55,14 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
   const recipients = await loadRecipients(config);
   // Before the lock and any object: a missing or wrong signing key is bad configuration (exit 2), not a failed run.
   const signing = await loadSigningKey(config);
-  const signal = opts.signal ?? new AbortController().signal;
+  const callerSignal = opts.signal ?? new AbortController().signal;
+  if (config.backup.lockTtlSeconds !== undefined) {
+    log.warn({ lockTtlSeconds: config.backup.lockTtlSeconds }, 'backup.lockTtlSeconds is the old name of backup.lockLeaseSeconds (default 120): a killed run blocks retries for one lease');
+  }
 
-  const lock = await acquireLock(store, { purpose: `backup (${opts.schedule})`, ttlSeconds: config.backup.lockTtlSeconds, log, now });
+  const lock = await acquireLock(store, { purpose: `backup (${opts.schedule})`, leaseSeconds: config.backup.lockLeaseSeconds, log, now });
+  // A lost lock (its lease could not be renewed) stops the sources like an interrupt: the backup is not Completed.
+  const signal = AbortSignal.any([callerSignal, lock.lost]);
   try {
     const startedAt = now();
     const id = backupId(startedAt, opts.schedule);
