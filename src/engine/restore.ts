@@ -10,6 +10,7 @@ import type { RestoreContext, RestoreItemResult } from '../sources/restore-conte
 import type { Source, SourceRestoreTypes } from '../sources/source.js';
 import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { openArtifact } from '../repository/artifact-reader.js';
+import { removeStaleStageDirs, stageParents } from '../util/stage-dir.js';
 
 type OptionsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { options: infer O } ? O : never };
 type ReportsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { report: infer R } ? R : never };
@@ -53,6 +54,8 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
   const parts = registry.filter((s) => wanted.includes(s.name));
   const optionsOf = (s: Source<any, any>): unknown => (opts as Record<string, unknown>)[s.name] ?? {};
   for (const s of parts) s.checkRestoreOptions(manifest, optionsOf(s), opts.config);
+  // Decrypted data that a killed restore, drill or deep verify left in the scratch directories goes first.
+  await removeStaleStageDirs(stageParents(opts.scratchDir ?? opts.config.scratchDir), opts.log);
 
   const ctx: RestoreContext = {
     store: opts.store,

@@ -8,6 +8,7 @@ import { errorMessage } from '../util/errors.js';
 import { SOURCES, checkManifestSources, sourceNamed } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import type { Logger } from '../util/log.js';
+import { removeStaleStageDirs, stageParents } from '../util/stage-dir.js';
 
 export interface VerifyResult {
   artifact: string;
@@ -32,6 +33,8 @@ export async function verifyBackup(opts: {
   const { store, manifest, log } = opts;
   const registry = opts.registry ?? SOURCES;
   if (opts.deep) checkManifestSources(manifest, registry);
+  // Decrypted data that a killed restore, drill or deep verify left in the scratch directories goes first.
+  if (opts.deep) await removeStaleStageDirs(stageParents(opts.deep.scratchDir ?? opts.config.scratchDir), log);
   const results: VerifyResult[] = [];
   for (const a of manifest.artifacts) {
     const checks: string[] = [];

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
+import { rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
@@ -10,6 +10,7 @@ import type { ObjectStore } from '../store/types.js';
 import { HashTap } from '../util/hash-tap.js';
 import { decompressionStages } from '../util/compression.js';
 import { errorMessage, OperationError, UsageError } from '../util/errors.js';
+import { createStageDir } from '../util/stage-dir.js';
 
 function fail(a: Artifact, err: unknown): OperationError {
   const msg = errorMessage(err);
@@ -92,7 +93,8 @@ export async function stageArtifact(
   through?: Transform,
 ): Promise<StagedArtifact> {
   await ensureScratchSpace(scratchDir, a.size, a.name);
-  const dir = await mkdtemp(join(scratchDir, 'gushen-dr-stage-'));
+  // Owned by this process (src/util/stage-dir.ts): if it is killed, the next restore removes the plaintext.
+  const dir = await createStageDir(scratchDir);
   const path = join(dir, a.name.replace(/\//g, '_'));
   const remove = () => rm(dir, { recursive: true, force: true });
   try {

@@ -11,6 +11,7 @@ import type { CheckResult, DrillContext, DrillTarget, Source } from '../../sourc
 import { SOURCES, checkManifestSources } from '../../sources/registry.js';
 import type { KubeConfig } from '../../sources/shared/kube-client.js';
 import { errorMessage } from '../../util/errors.js';
+import { removeStaleStageDirs, stageParents } from '../../util/stage-dir.js';
 import { drillIdAt, storeReport, type DrillReport, type PhaseName } from './report.js';
 
 export interface DrillOptions {
@@ -145,6 +146,8 @@ class Drill {
  */
 export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const d = new Drill(o);
+  // Decrypted data that a killed restore, drill or deep verify left in the scratch directories goes first.
+  await removeStaleStageDirs(stageParents(o.scratchDir ?? o.config.scratchDir), d.log);
   try {
     const manifest = await d.phase(
       'select',

@@ -5,12 +5,13 @@
  * directory removed on every path by its owner calling stop().
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
+import { createStageDir } from '../../util/stage-dir.js';
 import { parseInfo } from './client.js';
 
 const execFileP = promisify(execFile);
@@ -77,7 +78,7 @@ export async function startThrowawayRedis(opts: StartThrowawayOptions): Promise<
   let socketPath = join(dir, 'redis.sock');
   // sun_path holds 107 bytes; a deep scratch directory needs the socket elsewhere (still private).
   if (Buffer.byteLength(socketPath) > 100) {
-    sockDir = await mkdtemp(join(tmpdir(), 'gushen-dr-sock-'));
+    sockDir = await createStageDir(tmpdir());
     socketPath = join(sockDir, 'redis.sock');
   }
   const logfile = join(dir, 'redis.log');
