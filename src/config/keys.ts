@@ -6,6 +6,14 @@ import { UsageError, errorMessage } from '../util/errors.js';
 /** Public keys for writing backups: `encryption.recipients` plus `encryption.recipientsFile` (age -R format). */
 export async function loadRecipients(cfg: Config): Promise<string[]> {
   const out = [...cfg.encryption.recipients];
+  // Parsed now, before any backup starts: one that cannot be encrypted to (a low-order point) is bad configuration.
+  out.forEach((r, i) => {
+    try {
+      parseRecipient(r);
+    } catch (err) {
+      throw new UsageError(`encryption.recipients[${i}]: ${errorMessage(err)}`);
+    }
+  });
   if (cfg.encryption.recipientsFile) {
     let text: string;
     try {

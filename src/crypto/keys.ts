@@ -1,7 +1,7 @@
 /** age key encodings: `age1…` recipients, `AGE-SECRET-KEY-1…` identities, age-keygen identity files. */
 import { Bech32Error, bech32Decode, bech32Encode } from './bech32.js';
 import { AgeError } from './errors.js';
-import { generateRawKeyPair, publicFromSecret } from './x25519.js';
+import { generateRawKeyPair, isLowOrderPoint, publicFromSecret } from './x25519.js';
 
 export type Identity =
   | { type: 'x25519'; secretKey: Buffer; recipient: string }
@@ -48,6 +48,9 @@ export function parseRecipient(s: string): Buffer {
   }
   if (decoded.data.length !== 32) {
     throw new AgeError('BAD_KEY', `invalid age recipient ${what}: expected a 32-byte X25519 key, got ${decoded.data.length} bytes`);
+  }
+  if (isLowOrderPoint(decoded.data)) {
+    throw new AgeError('BAD_KEY', `invalid age recipient ${what}: a low-order X25519 point (such as all zeros), not anyone's public key; nothing can be encrypted to it`);
   }
   return decoded.data;
 }

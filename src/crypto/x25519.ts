@@ -19,6 +19,29 @@ const KEY_SIZE = 32;
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
+/**
+ * The X25519 public keys (u-coordinates, little-endian) of low order: 0, 1, the two points of order 8, p-1, and the
+ * non-canonical p and p+1 (libsodium's blocklist; test/unit/crypto-low-order.test.ts shows each gives an all-zero
+ * shared secret). X25519 ignores the top bit, so each also stands for itself with that bit set.
+ */
+const LOW_ORDER_POINTS = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((h) => Buffer.from(h, 'hex'));
+
+/** True for a low-order X25519 public key: nothing can be encrypted to it (the shared secret is all zero). */
+export function isLowOrderPoint(u: Uint8Array): boolean {
+  if (u.length !== KEY_SIZE) return false;
+  const masked = Buffer.from(u);
+  masked[KEY_SIZE - 1] &= 0x7f;
+  return LOW_ORDER_POINTS.some((p) => p.equals(masked));
+}
+
 export function privateKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== KEY_SIZE) throw new Error('X25519 private key must be 32 bytes');
   return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });

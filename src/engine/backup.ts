@@ -56,6 +56,8 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
   // Before the lock and any object: a missing or wrong signing key is bad configuration (exit 2), not a failed run.
   const signing = await loadSigningKey(config);
   const callerSignal = opts.signal ?? new AbortController().signal;
+  // Everything that can be checked is checked before the first side effect (lock claim, store write, BGSAVE).
+  for (const s of registry.filter((r) => sources.includes(r.name))) await s.validate?.(config, callerSignal);
   if (config.backup.lockTtlSeconds !== undefined) {
     log.warn({ lockTtlSeconds: config.backup.lockTtlSeconds }, 'backup.lockTtlSeconds is the old name of backup.lockLeaseSeconds (default 120): a killed run blocks retries for one lease');
   }

@@ -27,6 +27,15 @@ export interface Source<RestoreOptions = unknown, RestoreReport = unknown> {
   /** Where it goes in a whole restore and in a drill: lower first (Kubernetes, creating namespaces and Secrets, is 10). */
   readonly restoreOrder: number;
 
+  /**
+   * Optional. Checks what a backup of this source needs before anything happens: the engine calls it for every
+   * source of the run before the lock, the first store write and the first source's start (no BGSAVE, no dump).
+   * Files it needs exist, URLs parse, and a server without which it cannot run answers where that is cheap (the
+   * Kubernetes API's /version, with a short timeout). Throws a UsageError (exit 2) for bad configuration and an
+   * OperationError (exit 1) for a server that does not answer. No side effects.
+   */
+  validate?(config: Config, signal?: AbortSignal): Promise<void>;
+
   /** Writes this source's artifacts through `ctx.writer`. Throws when it cannot run at all. */
   backup(ctx: BackupContext): Promise<BackupResult>;
 

@@ -25,6 +25,8 @@ export const kubeSource = {
   factsSchema: kubeFactsSchema,
   artifactKinds: ['kube-tar'],
   restoreOrder: 10,
+  // The kubeconfig loads and the API server answers, before anything runs (src/sources/shared/kube-preflight.ts).
+  validate: async (config, signal) => (await import('../shared/kube-preflight.js')).preflightKube(config.sources.kube, 'sources.kube', { signal }),
   backup: async (ctx) => (await import('./backup.js')).backupKube(ctx),
   deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyKube(ctx, a),
   restoreFlags: [

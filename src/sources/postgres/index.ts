@@ -27,6 +27,7 @@ export const postgresSource = {
   factsSchema: postgresArtifactFactsSchema,
   artifactKinds: ['pg_dump-custom', 'pg_dumpall-globals-sql'],
   restoreOrder: 20,
+  validate: async (config) => (await import('./preflight.js')).preflightPostgres(config),
   backup: async (ctx) => (await import('./backup.js')).backupPostgres(ctx),
   deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyPostgres(ctx, a),
   restoreFlags: [

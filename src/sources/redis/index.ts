@@ -31,6 +31,7 @@ export const redisSource = {
   factsSchema: redisFactsSchema,
   artifactKinds: ['redis-rdb'],
   restoreOrder: 30,
+  validate: async (config, signal) => (await import('./preflight.js')).preflightRedis(config, signal),
   backup: async (ctx) => (await import('./backup.js')).backupRedis(ctx),
   deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyRedis(ctx, a),
   restoreFlags: [
