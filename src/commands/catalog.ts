@@ -66,6 +66,8 @@ function factsSummary(f: import('../repository/manifest.js').ArtifactFacts): str
       return `${f.database}: ${f.tables.length} tables, ${f.tables.reduce((s, t) => s + t.rows, 0)} rows, PostgreSQL ${f.serverVersion}`;
     case 'postgres-globals':
       return `${f.roles} roles`;
+    case 'postgres-basebackup':
+      return `base backup of cluster ${f.systemIdentifier}, WAL ${f.startSegment}..${f.stopSegment}, PostgreSQL ${f.serverVersion}`;
     case 'redis':
       return `${f.databases.reduce((s, d) => s + d.keys, 0)} keys in ${f.databases.length} dbs, Redis ${f.redisVersion}, RDB v${f.rdbVersion}`;
     case 'kube':

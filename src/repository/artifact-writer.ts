@@ -34,7 +34,8 @@ export interface ArtifactProgress {
  */
 export class ArtifactWriter {
   constructor(
-    private readonly store: ObjectStore,
+    /** Where the artifacts go: also what a source reads to check what it depends on (PITR: the archived WAL). */
+    readonly store: ObjectStore,
     private readonly backupId: string,
     private readonly recipients: string[],
     private readonly progress?: ArtifactProgress,

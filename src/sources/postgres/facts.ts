@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { basebackupFactsSchema } from './pitr/facts.js';
 
 const count = z.number().int().nonnegative();
 
@@ -22,7 +23,7 @@ export const postgresGlobalsFactsSchema = z.strictObject({
 });
 
 /** Every kind of facts a PostgreSQL artifact carries (checked by the engine before a restore, verify or drill). */
-export const postgresArtifactFactsSchema = z.discriminatedUnion('type', [postgresFactsSchema, postgresGlobalsFactsSchema]);
+export const postgresArtifactFactsSchema = z.discriminatedUnion('type', [postgresFactsSchema, postgresGlobalsFactsSchema, basebackupFactsSchema]);
 export type PostgresFacts = z.infer<typeof postgresFactsSchema>;
 export type PostgresGlobalsFacts = z.infer<typeof postgresGlobalsFactsSchema>;
 

@@ -25,11 +25,13 @@ export const postgresSource = {
   title: 'PostgreSQL',
   configSchema: postgresConfigSchema,
   factsSchema: postgresArtifactFactsSchema,
-  artifactKinds: ['pg_dump-custom', 'pg_dumpall-globals-sql'],
+  artifactKinds: ['pg_dump-custom', 'pg_dumpall-globals-sql', 'pg_basebackup-tar'],
   restoreOrder: 20,
   validate: async (config) => (await import('./preflight.js')).preflightPostgres(config),
-  backup: async (ctx) => (await import('./backup.js')).backupPostgres(ctx),
-  deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyPostgres(ctx, a),
+  // With pitr.enabled the dumps are joined by a base backup for point-in-time recovery (pitr/basebackup.ts).
+  backup: async (ctx) => (await import('./pitr/basebackup.js')).addBaseBackup(ctx, await (await import('./backup.js')).backupPostgres(ctx)),
+  deepVerify: async (ctx, a) =>
+    a.kind === 'pg_basebackup-tar' ? (await import('./pitr/basebackup.js')).deepVerifyBasebackup(ctx, a) : (await import('./restore.js')).deepVerifyPostgres(ctx, a),
   restoreFlags: [
     { flags: '--pg-url <url>', description: 'PostgreSQL server to restore into' },
     { flags: '--database <name>', description: 'target database name' },
@@ -66,6 +68,7 @@ function selected(m: Manifest, o: PostgresRestoreInput): Artifact[] {
   return m.artifacts.filter((a) => {
     if (a.source !== 'postgres') return false;
     if (a.kind === 'pg_dumpall-globals-sql') return o.withGlobals === true;
+    if (a.kind === 'pg_basebackup-tar') return false; // restored only by a point-in-time recovery (--to-time)
     return o.sourceDatabase === undefined || (a.facts.type === 'postgres' && a.facts.database === o.sourceDatabase);
   });
 }
