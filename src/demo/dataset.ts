@@ -520,12 +520,12 @@ export interface DatasetResult {
   redis?: FillResult & { seconds: number };
 }
 
-/** A URL with its password replaced, for progress lines. */
+/** A URL with its password (userinfo or `?password=`) replaced, for progress lines. */
 function shown(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
-    return u.toString();
+    return u.toString().replace(/([?&](?:ssl)?password=)[^&]*/gi, '$1***');
   } catch {
     return '(unparsable URL)';
   }
@@ -549,37 +549,45 @@ async function ensureDatabase(url: string): Promise<string> {
   return db;
 }
 
-/** The GuShen-like dataset in PostgreSQL (about `pgMiB` MiB) and/or Redis (about `redisKeys` keys). */
+/** The GuShen-like dataset in PostgreSQL (about `pgMiB` MiB) and/or Redis (about `redisKeys` keys), both at once. */
 export async function generateDataset(opts: DatasetOptions): Promise<DatasetResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const out: DatasetResult = {};
-  if (opts.pgUrl) {
+  const postgres = async (url: string): Promise<DatasetResult['postgres']> => {
     const mib = opts.pgMiB ?? 256;
-    const database = await ensureDatabase(opts.pgUrl);
-    log(`postgres: ~${mib} MiB platform dataset into ${shown(opts.pgUrl)}…`);
+    const database = await ensureDatabase(url);
+    log(`postgres: ~${mib} MiB platform dataset into ${shown(url)}…`);
     const t0 = Date.now();
-    const info = await createPlatformDataset(opts.pgUrl, { rows: rowsForMiB(mib) });
-    out.postgres = {
+    const info = await createPlatformDataset(url, { rows: rowsForMiB(mib) });
+    const r = {
       database,
       rows: info.tables.reduce((s, t) => s + t.rows, 0),
       databaseMiB: Math.round((info.databaseSizeBytes / 1024 / 1024) * 10) / 10,
       seconds: (Date.now() - t0) / 1000,
       tables: info.tables,
     };
-    log(`postgres: ${out.postgres.rows} rows, ${out.postgres.databaseMiB} MiB in ${out.postgres.seconds} s`);
-  }
-  if (opts.redisUrl) {
+    log(`postgres: ${r.rows} rows, ${r.databaseMiB} MiB in ${r.seconds} s`);
+    return r;
+  };
+  const redis = async (url: string): Promise<DatasetResult['redis']> => {
     const keys = opts.redisKeys ?? 200_000;
-    log(`redis: ~${keys} keys into ${shown(opts.redisUrl)}…`);
-    const client = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    log(`redis: ~${keys} keys into ${shown(url)}…`);
+    const client = new Redis(url, { maxRetriesPerRequest: null });
     try {
       const t0 = Date.now();
       const r = await fillRedis(client, { keys, batch: 5000, large: keys >= 10_000 });
-      out.redis = { ...r, seconds: (Date.now() - t0) / 1000 };
-      log(`redis: ${r.total} keys (${r.withTtl} with a TTL) in ${out.redis.seconds} s`);
+      const seconds = (Date.now() - t0) / 1000;
+      log(`redis: ${r.total} keys (${r.withTtl} with a TTL) in ${seconds} s`);
+      return { ...r, seconds };
     } finally {
       client.disconnect();
     }
-  }
+  };
+  // Both settle before an error is thrown: nothing keeps writing after this returns.
+  const [pgRes, redisRes] = await Promise.allSettled([opts.pgUrl ? postgres(opts.pgUrl) : undefined, opts.redisUrl ? redis(opts.redisUrl) : undefined]);
+  if (pgRes.status === 'rejected') throw pgRes.reason;
+  if (redisRes.status === 'rejected') throw redisRes.reason;
+  const out: DatasetResult = {};
+  if (pgRes.value) out.postgres = pgRes.value;
+  if (redisRes.value) out.redis = redisRes.value;
   return out;
 }
