@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { SourceName } from './config/schema.js';
 import { SOURCES, SOURCE_NAMES } from './sources/registry.js';
-import { SCHEDULES, type Schedule } from './repository/layout.js';
+import { backupSchedule } from './config/schedules.js';
 import { EXIT_USAGE, UsageError, errorMessage, exitCodeOf } from './util/errors.js';
 import { TOOL_VERSION } from './version.js';
 import { loadEnv, parseList, parseOutput, type GlobalOptions } from './commands/common.js';
@@ -19,6 +19,7 @@ const listCommand = lazy(catalog, 'listCommand');
 const showCommand = lazy(catalog, 'showCommand');
 const verifyCommand = lazy(catalog, 'verifyCommand');
 const pruneCommand = lazy(catalog, 'pruneCommand');
+const deleteCommand = lazy(() => import('./commands/delete.js'), 'deleteCommand');
 const restoreCommand = lazy(() => import('./commands/restore.js'), 'restoreCommand');
 const drillCommand = lazy(drill, 'drillCommand');
 const scheduledDrill = lazy(drill, 'scheduledDrill');
@@ -51,10 +52,16 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
   program
     .command('backup')
     .description('back up every configured source into one verified backup set')
-    .addOption(new Option('--schedule <schedule>', 'schedule label').choices([...SCHEDULES]).default('manual'))
+    .option('--schedule <name>', 'manual, nightly, monthly or a schedule named in the config (its `only` applies unless --only is given)', 'manual')
     .option('--only <sources>', `comma-separated subset of ${SOURCE_NAMES.join(',')}`)
-    .action((o: { schedule: Schedule; only?: string }) =>
-      run(loadEnv(g()).then((env) => backupCommand(env, { schedule: o.schedule, only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only') }))),
+    .action((o: { schedule: string; only?: string }) =>
+      run(
+        loadEnv(g()).then((env) => {
+          const only = parseList<SourceName>(o.only, SOURCE_NAMES, '--only');
+          const schedule = backupSchedule(env.config, o.schedule);
+          return backupCommand(env, { schedule: schedule.name, only: only ?? schedule.only });
+        }),
+      ),
     );
 
   program.command('list').description('list backups, incomplete ones included').action(() => run(loadEnv(g()).then(listCommand)));
@@ -106,6 +113,14 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .description('apply retention: keep the newest Completed backups per schedule, delete old failed ones')
     .option('--dry-run', 'print what would be deleted')
     .action((o: { dryRun?: boolean }) => run(loadEnv(g()).then((env) => pruneCommand(env, o))));
+
+  program
+    .command('delete <backup>')
+    .description('delete one backup (manifest first); asks on a terminal, else needs --yes')
+    .option('--yes', 'do not ask (needed without a terminal)')
+    .option('--force', 'also delete the newest Completed copy of a source, or a backup whose manifest cannot be read')
+    .option('--dry-run', 'print what would be deleted')
+    .action((id: string, o: { yes?: boolean; force?: boolean; dryRun?: boolean }) => run(loadEnv(g()).then((env) => deleteCommand(env, id, o))));
 
   program
     .command('schedule')

@@ -21,7 +21,9 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
   const common = { force: f.force === true, dryRun: f.dryRun === true };
   // Every source turns its flags into options first: a bad flag is refused before anything is read.
   const perSource = Object.fromEntries(SOURCES.map((s) => [s.name, s.restoreOptions(f, common)]));
-  const manifest = await resolveBackup(env.store, ref, await manifestTrust(env));
+  // `latest` is the newest Completed backup holding every source being restored: a `backup --only` run may not.
+  const restoring = f.only ?? SOURCES.map((s) => s.name).filter((n) => (env.config.sources as Record<string, unknown>)[n] !== undefined);
+  const manifest = await resolveBackup(env.store, ref, { ...(await manifestTrust(env)), sources: restoring });
   if (manifest.status !== 'Completed') env.log.warn({ backup: manifest.id, status: manifest.status }, 'restoring from a backup that is not Completed');
   const identities = await loadIdentities(env.config, f.identity);
   const report = await withSignals(env.log, (signal) =>

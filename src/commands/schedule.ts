@@ -1,4 +1,5 @@
 import { listBackups } from '../repository/catalog.js';
+import { backupSchedule, backupSchedules } from '../config/schedules.js';
 import { loadSigningKey, loadSigningPublicKeys } from '../config/signing.js';
 import { prune } from '../repository/prune.js';
 import { runBackup } from '../engine/backup.js';
@@ -36,7 +37,8 @@ export async function scheduleCommand(env: Env, opts: ScheduleCommandOptions = {
 
   const backup = async (schedule: BackupScheduleName, signal: AbortSignal): Promise<Manifest> => {
     const jobLog = log.child({ job: schedule });
-    const manifest = await runBackup({ config, store, schedule, log: jobLog, signal });
+    // A schedule's `only` narrows its backups (an hourly PostgreSQL-only schedule, say).
+    const manifest = await runBackup({ config, store, schedule, only: backupSchedule(config, schedule).only, log: jobLog, signal });
     await reportBackup({ ...env, log: jobLog }, manifest);
     if (manifest.status === 'Completed' && shouldPrune && !signal.aborted) {
       try {
@@ -49,13 +51,15 @@ export async function scheduleCommand(env: Env, opts: ScheduleCommandOptions = {
     return manifest;
   };
   const drill = opts.drill;
+  // Every named backup schedule that has a cron (one without is run from elsewhere: `backup --schedule <name>`).
+  const cronBySchedule = Object.fromEntries(backupSchedules(config).flatMap((s) => (s.cron ? [[s.name, s.cron]] : [])));
 
   const scheduler = await Scheduler.start({
-    schedules: { ...config.schedules, listen: opts.listen ?? config.schedules.listen },
+    schedules: { ...cronBySchedule, drill: config.schedules.drill, timeZone: config.schedules.timeZone, listen: opts.listen ?? config.schedules.listen },
     jobs: { backup, drill: drill ? (signal) => drill(env, signal) : undefined },
     log,
     allowSeconds,
-    lastCompleted: await newestCompleted(env),
+    lastCompleted: await newestCompleted(env, Object.keys(cronBySchedule)),
   });
 
   await new Promise<void>((resolve) => {
@@ -86,11 +90,11 @@ export async function scheduleCommand(env: Env, opts: ScheduleCommandOptions = {
 }
 
 /** Newest Completed manifest per schedule, so /metrics shows the last success from the start. */
-async function newestCompleted(env: Env): Promise<Partial<Record<BackupScheduleName, Manifest>>> {
+async function newestCompleted(env: Env, schedules: readonly BackupScheduleName[]): Promise<Partial<Record<BackupScheduleName, Manifest>>> {
   const out: Partial<Record<BackupScheduleName, Manifest>> = {};
   try {
     for (const e of await listBackups(env.store, { publicKeys: await loadSigningPublicKeys(env.config) })) {
-      if (e.status === 'Completed' && e.manifest && (e.schedule === 'nightly' || e.schedule === 'monthly')) out[e.schedule] = e.manifest;
+      if (e.status === 'Completed' && e.manifest && schedules.includes(e.schedule)) out[e.schedule] = e.manifest;
     }
   } catch (err) {
     env.log.warn({ err: errorMessage(err) }, 'could not read the catalog; last-success metrics start empty');

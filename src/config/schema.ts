@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from '../util/duration.js';
 
 /** A string that parses as a URL; `what` says which, in the error. */
 export const url = (what: string) =>
@@ -62,12 +63,38 @@ export const signingSchema = z.strictObject({
 
 
 
+/**
+ * The old fixed schedules' retention, kept as shorthand: `retention.nightly: 14` is `keepLast: 14` for the nightly
+ * schedule unless `schedules.nightly.retention` says otherwise.
+ */
 export const retentionSchema = z.strictObject({
   nightly: positiveInt.default(14),
   monthly: positiveInt.default(12),
   manual: positiveInt.default(10),
   incompleteAfterHours: positiveInt.default(24),
 });
+
+/**
+ * Which Completed backups of one schedule to keep, grandfather-father-son style: a backup that any rule matches
+ * stays. `keepHourly: 24` keeps the newest backup of each of the 24 newest hours that have one (likewise days,
+ * ISO weeks, months, in schedules.timeZone or UTC); `keepWithin: 7d` keeps every backup younger than that.
+ */
+export const retentionPolicySchema = z
+  .strictObject({
+    keepLast: positiveInt.optional(),
+    keepHourly: positiveInt.optional(),
+    keepDaily: positiveInt.optional(),
+    keepWeekly: positiveInt.optional(),
+    keepMonthly: positiveInt.optional(),
+    keepWithin: z
+      .string()
+      .refine((d) => parseDuration(d) !== undefined, 'expected a duration like 36h, 7d or 2w (units h, d, w)')
+      .optional(),
+  })
+  .refine((p) => Object.values(p).some((v) => v !== undefined), {
+    message: 'expected at least one of keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepWithin',
+  });
+export type RetentionPolicy = z.infer<typeof retentionPolicySchema>;
 
 const healthCheckSchema = z.strictObject({
   service: z.string(),
@@ -110,13 +137,61 @@ export const notifySchema = z.strictObject({
   onSuccess: z.boolean().default(false),
 });
 
-export const schedulesSchema = z.strictObject({
-  nightly: z.string().optional(),
-  monthly: z.string().optional(),
-  drill: z.string().optional(),
-  timeZone: z.string().optional(),
-  listen: z.string().default('127.0.0.1:9464'),
+/** Schedule names: also the suffix of backup ids (src/repository/layout.ts), so they stay short and key-safe. */
+export const SCHEDULE_NAME_PATTERN = '[a-z][a-z0-9-]{0,30}';
+const SCHEDULE_NAME_RE = new RegExp(`^${SCHEDULE_NAME_PATTERN}$`);
+/** Keys of `schedules` that are settings, not backup schedules (`drill` is the drill's cron). */
+export const SCHEDULES_SETTINGS: readonly string[] = ['drill', 'timeZone', 'listen'];
+/** Schedules known without configuration; their retention defaults to the `retention.<name>` shorthand. */
+export const BUILTIN_SCHEDULES = ['manual', 'nightly', 'monthly'] as const;
+
+/** One named backup schedule; a plain string is shorthand for `{ cron: <string> }`. */
+export const scheduleDefSchema = z.strictObject({
+  /** When `gushen-dr schedule` runs it; without it the schedule is run from elsewhere (`backup --schedule <name>`). */
+  cron: z.string().optional(),
+  /** The sources its backups cover (default: every configured one), like `backup --only`. */
+  only: z.array(z.string()).min(1).optional(),
+  retention: retentionPolicySchema.optional(),
 });
+export type ScheduleDef = z.infer<typeof scheduleDefSchema>;
+
+/**
+ * `drill`, `timeZone`, `listen`, and any number of named backup schedules (`nightly: "0 2 * * *"`,
+ * `hourly: { cron, only, retention }`). Each entry is checked here so that errors name the schedule and its key;
+ * src/config/schedules.ts reads them.
+ */
+export const schedulesSchema = z
+  .object({
+    drill: z.string().optional(),
+    timeZone: z.string().optional(),
+    listen: z.string().default('127.0.0.1:9464'),
+  })
+  .catchall(z.unknown())
+  .superRefine((s, ctx) => {
+    for (const [name, value] of Object.entries(s)) {
+      if (SCHEDULES_SETTINGS.includes(name)) continue;
+      if (!SCHEDULE_NAME_RE.test(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `not a schedule name: expected ${SCHEDULE_NAME_PATTERN} (lower case, digits, -)` });
+        continue;
+      }
+      if (typeof value === 'string') {
+        if (!(BUILTIN_SCHEDULES as readonly string[]).includes(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `a new schedule needs its retention: write { cron: "${value}", retention: { keepLast: N } }` });
+        }
+        continue;
+      }
+      const r = scheduleDefSchema.safeParse(value, { reportInput: true });
+      if (!r.success) {
+        for (const i of r.error.issues) ctx.addIssue({ ...i, path: [name, ...i.path] } as Parameters<typeof ctx.addIssue>[0]);
+        continue;
+      }
+      if (name === 'manual' && r.data.cron !== undefined) ctx.addIssue({ code: 'custom', path: [name, 'cron'], message: 'manual backups are run by hand: no cron' });
+      // A new schedule without a rule would grow the store without bound; the built-in ones have retention.<name>.
+      if (!(BUILTIN_SCHEDULES as readonly string[]).includes(name) && r.data.retention === undefined) {
+        ctx.addIssue({ code: 'custom', path: [name, 'retention'], message: 'required: how many of its backups to keep, e.g. { keepLast: 24 } or { keepDaily: 7, keepWeekly: 4 }' });
+      }
+    }
+  });
 
 /**
  * Everything but `sources`. The sources' own schemas live with each source (src/sources/<name>/config.ts) and
@@ -162,12 +237,29 @@ export const baseConfigShape = {
 export function buildConfigSchema(sources: Record<string, z.ZodType>) {
   const names = Object.keys(sources);
   const shape = Object.fromEntries(names.map((n) => [n, sources[n].optional()]));
-  return z.strictObject({
-    ...baseConfigShape,
-    sources: z.strictObject(shape).refine((s) => names.some((n) => (s as Record<string, unknown>)[n] !== undefined), {
-      message: `expected at least one of ${names.join(', ')}`,
-    }),
-  });
+  return z
+    .strictObject({
+      ...baseConfigShape,
+      sources: z.strictObject(shape).refine((s) => names.some((n) => (s as Record<string, unknown>)[n] !== undefined), {
+        message: `expected at least one of ${names.join(', ')}`,
+      }),
+    })
+    .superRefine((c, ctx) => {
+      // A schedule's `only` names configured sources, like `backup --only`: checked here, before any run.
+      const configured = names.filter((n) => (c.sources as Record<string, unknown>)[n] !== undefined);
+      for (const [name, def] of Object.entries(c.schedules)) {
+        if (SCHEDULES_SETTINGS.includes(name) || typeof def !== 'object' || def === null) continue;
+        ((def as ScheduleDef).only ?? []).forEach((s, i) => {
+          if (!configured.includes(s)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['schedules', name, 'only', i],
+              message: names.includes(s) ? `sources.${s} is not configured` : `unknown source "${s}" (expected ${names.join(', ')})`,
+            });
+          }
+        });
+      }
+    });
 }
 
 /**

@@ -1,13 +1,18 @@
 import { BACKUPS_PREFIX, MANIFEST_NAME, backupIdOfKey, manifestKey, manifestSignatureKey, parseBackupId, type Schedule } from './layout.js';
 import type { Manifest } from './manifest.js';
+import type { SourceName } from '../config/schema.js';
 import { parseManifest } from './manifest-json.js';
 import { ManifestSignatureError, checkManifestSignature, type ManifestTrust, type SignatureProblem } from './manifest-signature.js';
 import type { ObjectStore } from '../store/types.js';
 import { readObject } from '../store/text.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 
-/** `Unsigned` / `BadSignature`: with signing public keys configured, a manifest that is not trusted (never `latest`). */
-export type CatalogStatus = Manifest['status'] | 'Incomplete' | 'Invalid' | SignatureProblem;
+/**
+ * `Unsigned` / `BadSignature`: with signing public keys configured, a manifest that is not trusted (never `latest`).
+ * `Unreadable`: the manifest is there but could not be read (bad JSON, an unknown formatVersion, a field too many, a failed
+ * GET). Nothing is known about such a backup, so retention never deletes it and `prune` stops until it reads again.
+ */
+export type CatalogStatus = Manifest['status'] | 'Incomplete' | 'Unreadable' | SignatureProblem;
 
 export interface CatalogEntry {
   id: string;
@@ -56,7 +61,7 @@ export async function listBackups(store: ObjectStore, trust: ManifestTrust = {})
       const manifest = await readManifest(store, id, trust);
       entries.push({ ...base, status: manifest.status, artifacts: manifest.artifacts.length, manifest });
     } catch (err) {
-      const status = err instanceof ManifestSignatureError ? err.status : 'Invalid';
+      const status = err instanceof ManifestSignatureError ? err.status : 'Unreadable';
       entries.push({ ...base, status, artifacts: g.objects - 1 - (g.signed ? 1 : 0), problem: errorMessage(err) });
     }
   }
@@ -79,18 +84,21 @@ export async function readManifest(store: ObjectStore, id: string, trust: Manife
 export async function resolveBackup(
   store: ObjectStore,
   ref: string,
-  opts: { requireCompleted?: boolean; onUntrusted?: (e: CatalogEntry) => void } & ManifestTrust = {},
+  opts: { requireCompleted?: boolean; onUntrusted?: (e: CatalogEntry) => void; sources?: readonly SourceName[] } & ManifestTrust = {},
 ): Promise<Manifest> {
   if (ref === 'latest') {
     const entries = await listBackups(store, opts);
-    const good = entries.filter((e) => e.status === 'Completed');
+    // A `backup --only` run is Completed too: for a restore or drill of some sources, only a backup holding them counts.
+    const sources = opts.sources ?? [];
+    const good = entries.filter((e) => e.status === 'Completed' && sources.every((s) => holdsCopy(e.manifest!, s)));
     const newest = good.at(-1);
     // Manifests newer than the one chosen that are not trusted (signature missing or bad) are skipped, and named.
     const untrusted = entries.filter((e) => (e.status === 'Unsigned' || e.status === 'BadSignature') && (!newest || e.id > newest.id));
     for (const e of untrusted) opts.onUntrusted?.(e);
     if (!newest?.manifest) {
       const skipped = untrusted.length > 0 ? `; not trusted: ${untrusted.map((e) => `${e.id} (${e.status})`).join(', ')}` : '';
-      throw new OperationError(`no Completed backup in ${store.description}${skipped}`);
+      const holding = sources.length > 0 ? ` holding ${sources.join(', ')}` : '';
+      throw new OperationError(`no Completed backup${holding} in ${store.description}${skipped}`);
     }
     return newest.manifest;
   }
@@ -105,4 +113,18 @@ export async function resolveBackup(
   const m = await readManifest(store, ref, opts);
   if (opts.requireCompleted && m.status !== 'Completed') throw new OperationError(`backup ${ref} is ${m.status}, not Completed`);
   return m;
+}
+
+/**
+ * Whether a backup holds a whole verified copy of `source`: at least one artifact of it, each read back and checked
+ * (`verifiedAt`), and no failure of it. Every source of a Completed backup passes; a `backup --only` run's others do not.
+ */
+export function holdsCopy(m: Manifest, source: string): boolean {
+  const artifacts = m.artifacts.filter((a) => a.source === source);
+  return artifacts.length > 0 && artifacts.every((a) => a.verifiedAt !== undefined) && !m.failures.some((f) => f.source === source);
+}
+
+/** Whether a backup holds at least one verified artifact of `source` (a PartiallyFailed one may). */
+export function hasVerifiedArtifact(m: Manifest, source: string): boolean {
+  return m.artifacts.some((a) => a.source === source && a.verifiedAt !== undefined);
 }

@@ -1,3 +1,5 @@
+import { SCHEDULE_NAME_PATTERN } from '../config/schema.js';
+
 /**
  * The one place that knows object keys. Every key is relative to the store root (the store URL's prefix).
  * Documented in docs/format.md; change both together.
@@ -16,13 +18,21 @@ export const MANIFEST_NAME = 'manifest.json';
 /** The manifest's detached Ed25519 signature (docs/format.md section 3a). */
 export const MANIFEST_SIGNATURE_NAME = 'manifest.json.sig';
 
-export type Schedule = 'manual' | 'nightly' | 'monthly';
-export const SCHEDULES: readonly Schedule[] = ['manual', 'nightly', 'monthly'];
+/**
+ * A schedule name: `manual` (a backup run by hand), `nightly` and `monthly` (always known, the old fixed set), or
+ * any name configured under `schedules` (e.g. `hourly`). Ids of the old set stay valid: the pattern only widened.
+ */
+export type Schedule = string;
+export { SCHEDULE_NAME_PATTERN };
+export const SCHEDULE_NAME_RE = new RegExp(`^${SCHEDULE_NAME_PATTERN}$`);
+/** Names every gushen-dr knows without configuration (their retention: `retention.<name>`). */
+export const BUILTIN_SCHEDULES: readonly Schedule[] = ['manual', 'nightly', 'monthly'];
 
-const ID_RE = /^(\d{8}T\d{6}Z)-(manual|nightly|monthly)$/;
+const ID_RE = new RegExp(`^(\\d{8}T\\d{6}Z)-(${SCHEDULE_NAME_PATTERN})$`);
 
 /** Ids sort by time: `20261124T020000Z-nightly`. */
 export function backupId(at: Date, schedule: Schedule): string {
+  if (!SCHEDULE_NAME_RE.test(schedule)) throw new Error(`"${schedule}" is not a schedule name (${SCHEDULE_NAME_PATTERN})`);
   return `${compactTimestamp(at)}-${schedule}`;
 }
 
@@ -35,7 +45,7 @@ export function parseBackupId(id: string): { startedAt: Date; schedule: Schedule
   if (!m) return undefined;
   const t = m[1];
   const iso = `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`;
-  return { startedAt: new Date(iso), schedule: m[2] as Schedule };
+  return { startedAt: new Date(iso), schedule: m[2] };
 }
 
 export function isBackupId(id: string): boolean {

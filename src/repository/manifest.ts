@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SourceName } from '../config/schema.js';
-import { ARTIFACT_NAME_RE, isBackupId } from './layout.js';
+import { ARTIFACT_NAME_RE, SCHEDULE_NAME_RE, isBackupId } from './layout.js';
 
 /** Bump on any incompatible change; readers refuse versions they do not know. */
 export const FORMAT_VERSION = 1;
@@ -51,7 +51,8 @@ export const failureSchema = z.strictObject({
 export const manifestSchema = z.strictObject({
   formatVersion: z.literal(FORMAT_VERSION),
   id: z.string().refine(isBackupId, 'expected a backup id like 20261124T020000Z-nightly'),
-  schedule: z.enum(['manual', 'nightly', 'monthly']),
+  /** `manual`, `nightly`, `monthly` or a configured schedule's name (widened from that fixed set; docs/format.md). */
+  schedule: z.string().regex(SCHEDULE_NAME_RE, 'expected a schedule name'),
   status: z.enum(['Completed', 'PartiallyFailed', 'Failed']),
   startedAt: isoTime,
   finishedAt: isoTime,

@@ -1,56 +1,30 @@
-import type { Config } from '../config/schema.js';
-import { backupPrefix, manifestKey, SCHEDULES } from './layout.js';
+import type { Config, SourceName } from '../config/schema.js';
+import { backupSchedules, retentionTimeZone } from '../config/schedules.js';
 import type { ObjectStore } from '../store/types.js';
-import { ObjectLockedError } from '../store/types.js';
 import { listBackups, type CatalogEntry } from './catalog.js';
+import { removeBackup } from './remove.js';
+import { planRetention, type RetentionDecision } from './retention.js';
 import { loadSigningPublicKeys } from '../config/signing.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
-export interface PruneDecision {
-  id: string;
-  status: CatalogEntry['status'];
-  action: 'keep' | 'delete';
-  reason: string;
+export type PruneDecision = RetentionDecision;
+
+/** The retention plan for a catalog under `config`: every schedule's policy, the configured sources (src/repository/retention.ts). */
+export function planPrune(entries: CatalogEntry[], config: Pick<Config, 'retention' | 'schedules' | 'sources'>, now: Date): PruneDecision[] {
+  const policies = new Map(backupSchedules(config as Config).map((s) => [s.name, s.retention]));
+  return planRetention({
+    entries,
+    policy: (schedule) => policies.get(schedule),
+    sources: configuredSources(config),
+    incompleteAfterHours: config.retention.incompleteAfterHours,
+    now,
+    timeZone: retentionTimeZone(config as Config),
+  });
 }
 
-/**
- * Keeps the newest N Completed backups per schedule and never the newest Completed of any schedule away;
- * deletes non-Completed backups (failed, partial, incomplete, invalid) once older than `incompleteAfterHours`.
- */
-export function planPrune(entries: CatalogEntry[], retention: Config['retention'], now: Date): PruneDecision[] {
-  const decisions = new Map<string, PruneDecision>();
-  for (const schedule of SCHEDULES) {
-    const keepN = retention[schedule];
-    const completed = entries.filter((e) => e.schedule === schedule && e.status === 'Completed').sort((a, b) => (a.id < b.id ? 1 : -1));
-    completed.forEach((e, i) => {
-      const keep = i < Math.max(1, keepN);
-      decisions.set(e.id, {
-        id: e.id,
-        status: e.status,
-        action: keep ? 'keep' : 'delete',
-        reason: keep ? (i === 0 ? `newest Completed ${schedule} backup` : `within the newest ${keepN} Completed ${schedule}`) : `beyond the newest ${keepN} Completed ${schedule}`,
-      });
-    });
-  }
-  const cutoff = now.getTime() - retention.incompleteAfterHours * 3600_000;
-  for (const e of entries) {
-    if (decisions.has(e.id)) continue;
-    if (e.status === 'Unsigned' || e.status === 'BadSignature') {
-      // Not proven incomplete, and not trusted either: never counted as Completed, never deleted automatically.
-      decisions.set(e.id, { id: e.id, status: e.status, action: 'keep', reason: `${e.status}: manifest not trusted; kept for an operator to look at (delete by hand)` });
-      continue;
-    }
-    const started = e.startedAt?.getTime() ?? 0;
-    const old = started < cutoff;
-    decisions.set(e.id, {
-      id: e.id,
-      status: e.status,
-      action: old ? 'delete' : 'keep',
-      reason: old ? `${e.status} and older than ${retention.incompleteAfterHours} h` : `${e.status} but younger than ${retention.incompleteAfterHours} h (may still be running)`,
-    });
-  }
-  return entries.map((e) => decisions.get(e.id)!);
+export function configuredSources(config: Pick<Config, 'sources'>): SourceName[] {
+  return (Object.keys(config.sources) as SourceName[]).filter((s) => config.sources[s] !== undefined);
 }
 
 export interface PruneResult {
@@ -60,6 +34,8 @@ export interface PruneResult {
   errors: Array<{ id: string; error: string }>;
   /** Temp files of interrupted writes removed from a file:// store. */
   abandoned?: { files: number; bytes: number };
+  /** Set when prune deleted nothing because a manifest could not be read: it says which. */
+  aborted?: string;
 }
 
 export async function prune(opts: { store: ObjectStore; config: Config; log: Logger; dryRun?: boolean; now?: Date }): Promise<PruneResult> {
@@ -69,8 +45,19 @@ export async function prune(opts: { store: ObjectStore; config: Config; log: Log
   // neither push good backups out of the newest N nor be deleted as one.
   const entries = await listBackups(store, { publicKeys: await loadSigningPublicKeys(opts.config) });
   for (const e of entries.filter((x) => x.status === 'Unsigned' || x.status === 'BadSignature')) log.warn({ backup: e.id, status: e.status, problem: e.problem }, 'backup kept: its manifest is not trusted');
-  const decisions = planPrune(entries, opts.config.retention, now);
+  const decisions = planPrune(entries, opts.config, now);
   const result: PruneResult = { decisions, deleted: [], locked: [], errors: [] };
+  // A manifest that cannot be read may be the newest copy of a source (a GET that failed once, a newer gushen-dr's
+  // format): without it the plan may be wrong, so nothing is deleted until every manifest reads (exit 1).
+  const unreadable = entries.filter((e) => e.status === 'Unreadable');
+  if (unreadable.length > 0) {
+    for (const e of unreadable) {
+      result.errors.push({ id: e.id, error: `manifest unreadable: ${e.problem ?? 'unknown error'}` });
+      log.error({ backup: e.id, err: e.problem }, 'manifest unreadable; prune deletes nothing until it reads again');
+    }
+    result.aborted = `could not read the manifest of ${unreadable.map((e) => e.id).join(', ')}: nothing deleted (fix the store or the gushen-dr version, or remove it with \`gushen-dr delete <id> --force\`)`;
+    return result;
+  }
   if (opts.dryRun) return result;
   if (store.sweepAbandoned) {
     // Same age as an incomplete backup's: a run that old is not writing any more. A failure here is reported
@@ -85,20 +72,9 @@ export async function prune(opts: { store: ObjectStore; config: Config; log: Log
   }
   for (const d of decisions.filter((x) => x.action === 'delete')) {
     try {
-      // The manifest goes first, so a half-deleted backup never looks complete.
-      const keys = (await store.list(backupPrefix(d.id))).map((o) => o.key);
-      const ordered = [...keys.filter((k) => k === manifestKey(d.id)), ...keys.filter((k) => k !== manifestKey(d.id))];
-      let lockedHere = false;
-      for (const k of ordered) {
-        try {
-          await store.delete(k);
-        } catch (err) {
-          if (!(err instanceof ObjectLockedError)) throw err;
-          lockedHere = true;
-          result.locked.push({ id: d.id, key: k, until: err.retainUntil?.toISOString() });
-          if (k === manifestKey(d.id)) break; // keep the whole backup intact while its manifest is locked
-        }
-      }
+      const { locked } = await removeBackup(store, d.id);
+      for (const l of locked) result.locked.push({ id: d.id, ...l });
+      const lockedHere = locked.length > 0;
       if (lockedHere) log.warn({ backup: d.id }, 'backup is still under S3 Object Lock retention; skipped');
       else {
         result.deleted.push(d.id);

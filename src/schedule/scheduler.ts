@@ -8,9 +8,13 @@ import { checkTimeZone, parseCron } from './cron.js';
 import { SchedulerMetrics } from './metrics.js';
 import { startStatusServer, type StatusServer } from './server.js';
 
-export type BackupScheduleName = 'nightly' | 'monthly';
-export type JobName = BackupScheduleName | 'drill';
-export const JOB_NAMES: readonly JobName[] = ['nightly', 'monthly', 'drill'];
+/** A backup schedule's name (`nightly`, `hourly`, any name configured under `schedules`). */
+export type BackupScheduleName = string;
+/** A backup schedule's name, or `drill`. */
+export type JobName = string;
+/** Keys of `schedules` that are not jobs. */
+const SETTINGS = new Set(['timeZone', 'listen']);
+const JOB_NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 
 export interface DrillJobResult {
   passed: boolean;
@@ -32,7 +36,8 @@ export interface ScheduleJobs {
 }
 
 export interface SchedulerOptions {
-  schedules: { nightly?: string; monthly?: string; drill?: string; timeZone?: string; listen: string };
+  /** Cron expression per job: each backup schedule by name, and `drill`; plus the time zone and the listen address. */
+  schedules: { drill?: string; timeZone?: string; listen: string; [job: string]: string | undefined };
   jobs: ScheduleJobs;
   log: Logger;
   /** Accept six-field expressions (seconds first). Tests only; production schedules have five fields. */
@@ -71,7 +76,7 @@ interface Running {
 const RESULT_VALUE: Record<string, number> = { Completed: 1, passed: 1, PartiallyFailed: 0.5, Failed: 0, failed: 0, error: 0 };
 
 /**
- * The `schedule` daemon: cron triggers for nightly/monthly backups and the drill, one run at a time across
+ * The `schedule` daemon: cron triggers for every named backup schedule and the drill, one run at a time across
  * all of them (a trigger that comes while a run is going is skipped and counted), an HTTP server for
  * /healthz and /metrics, and a clean stop: no new runs, the running one aborted and awaited, server closed.
  */
@@ -141,16 +146,19 @@ export class Scheduler {
     const { schedules, jobs, allowSeconds } = this.opts;
     if (schedules.timeZone) checkTimeZone(schedules.timeZone);
     const planned: Array<{ name: JobName; expression: string }> = [];
-    for (const name of JOB_NAMES) {
-      const expression = schedules[name];
-      if (expression === undefined) continue;
+    // Backup schedules in config order, then the drill.
+    const names = Object.keys(schedules).filter((n) => !SETTINGS.has(n) && n !== 'drill' && schedules[n] !== undefined);
+    if (schedules.drill !== undefined) names.push('drill');
+    for (const name of names) {
+      const expression = schedules[name]!;
+      if (!JOB_NAME_RE.test(name)) throw new UsageError(`schedules.${name}: not a schedule name (lower case letters, digits, -; at most 31)`);
       parseCron(expression, { allowSeconds });
       if (name === 'drill' && !jobs.drill) {
         throw new UsageError('schedules.drill is set, but this build cannot run drills from the scheduler; remove schedules.drill or run `gushen-dr drill` from cron');
       }
       planned.push({ name, expression: expression.trim().split(/\s+/).join(' ') });
     }
-    if (planned.length === 0) throw new UsageError('schedules: nothing to run; set schedules.nightly, schedules.monthly and/or schedules.drill');
+    if (planned.length === 0) throw new UsageError('schedules: nothing to run; give a backup schedule a cron (e.g. schedules.nightly: "0 2 * * *") and/or set schedules.drill');
     return planned;
   }
 

@@ -160,7 +160,7 @@ export async function auditStore(opts: {
   const entries = await listBackups(opts.store);
   const problems: string[] = [];
   for (const e of entries) {
-    if (e.status === 'Invalid') problems.push(`${e.id}: invalid manifest: ${e.problem}`);
+    if (e.status === 'Unreadable') problems.push(`${e.id}: unreadable manifest: ${e.problem}`);
     if (e.status !== 'Completed' || !e.manifest) continue;
     problems.push(...completedProblems(e.manifest, opts.ref, opts.expected));
     const deep = opts.deep?.(e) ? { identities: opts.identities } : undefined;

@@ -2,14 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { planPrune } from '../../src/repository/prune.js';
 import type { CatalogEntry, CatalogStatus } from '../../src/repository/catalog.js';
 import { backupId, type Schedule } from '../../src/repository/layout.js';
+import { syntheticManifest } from '../support/synthetic-backups.js';
 
 const retention = { nightly: 14, monthly: 12, manual: 10, incompleteAfterHours: 24 };
 const NOW = new Date('2026-11-24T12:00:00Z');
+const config = (r: Partial<typeof retention> = {}) =>
+  ({ retention: { ...retention, ...r }, sources: { postgres: {}, redis: {} }, schedules: { listen: ':9464' } }) as never;
 
+/** A catalog entry; one with a manifest holds postgres and redis. */
 function entry(daysAgo: number, schedule: Schedule, status: CatalogStatus, hour = 2): CatalogEntry {
   const at = new Date(NOW.getTime() - daysAgo * 86_400_000);
   at.setUTCHours(hour, 0, 0, 0);
-  return { id: backupId(at, schedule), schedule, status, startedAt: at, storedBytes: 1, objects: 2, artifacts: 1 };
+  const id = backupId(at, schedule);
+  const manifest = status === 'Completed' || status === 'Failed' || status === 'PartiallyFailed' ? syntheticManifest(id, ['postgres', 'redis'], status) : undefined;
+  return { id, schedule, status, startedAt: at, storedBytes: 1, objects: 2, artifacts: 1, manifest };
 }
 
 describe('retention plan', () => {
@@ -17,7 +23,7 @@ describe('retention plan', () => {
     const entries: CatalogEntry[] = [];
     for (let d = 40; d >= 1; d--) entries.push(entry(d, 'nightly', d % 7 === 0 ? 'Failed' : 'Completed'));
     for (let m = 15; m >= 1; m--) entries.push(entry(m * 30 + 0.5, 'monthly', m === 3 ? 'PartiallyFailed' : 'Completed', 3));
-    const plan = planPrune(entries, retention, NOW);
+    const plan = planPrune(entries, config(), NOW);
     const kept = plan.filter((d) => d.action === 'keep').map((d) => d.id);
     const nightlyGood = entries.filter((e) => e.schedule === 'nightly' && e.status === 'Completed').map((e) => e.id).sort().reverse();
     const monthlyGood = entries.filter((e) => e.schedule === 'monthly' && e.status === 'Completed').map((e) => e.id).sort().reverse();
@@ -28,7 +34,7 @@ describe('retention plan', () => {
 
   it('never deletes the newest Completed backup of a schedule, even when everything newer failed', () => {
     const entries = [entry(30, 'nightly', 'Completed'), ...Array.from({ length: 20 }, (_, i) => entry(20 - i, 'nightly', 'Failed'))];
-    const plan = planPrune(entries, { ...retention, nightly: 1 }, NOW);
+    const plan = planPrune(entries, config({ nightly: 1 }), NOW);
     expect(plan.find((d) => d.id === entries[0].id)?.action).toBe('keep');
     expect(plan.filter((d) => d.action === 'keep')).toHaveLength(1);
   });
@@ -36,9 +42,25 @@ describe('retention plan', () => {
   it('keeps incomplete and failed backups younger than a day (they may still be running)', () => {
     const young = entry(0.2, 'nightly', 'Incomplete', 8);
     const old = entry(2, 'nightly', 'Incomplete');
-    const invalid = entry(3, 'manual', 'Invalid');
-    const plan = planPrune([invalid, old, young], retention, NOW);
+    const failed = entry(3, 'manual', 'Failed');
+    const plan = planPrune([failed, old, young], config(), NOW);
     expect(plan.map((d) => d.action)).toEqual(['delete', 'delete', 'keep']);
+  });
+
+  it('never deletes an unreadable manifest, however old, nor a directory that is not a backup id', () => {
+    const unreadable = entry(300, 'nightly', 'Unreadable');
+    const foreign: CatalogEntry = { id: 'not-ours', schedule: 'unknown', status: 'Incomplete', startedAt: undefined, storedBytes: 1, objects: 1, artifacts: 1 };
+    const plan = planPrune([unreadable, foreign, entry(1, 'nightly', 'Completed')], config({ nightly: 1 }), NOW);
+    expect(plan.map((d) => d.action)).toEqual(['keep', 'keep', 'keep']);
+    expect(plan[0].reason).toMatch(/unreadable/);
+    expect(plan[1].reason).toMatch(/not a backup id/);
+  });
+
+  it('keeps every Completed backup of a schedule the config has no retention for', () => {
+    const entries = [1, 2, 3].map((d) => entry(d, 'weekly', 'Completed'));
+    const plan = planPrune(entries, config(), NOW);
+    expect(plan.map((d) => d.action)).toEqual(['keep', 'keep', 'keep']);
+    expect(plan[0].reason).toMatch(/no retention for schedule weekly/);
   });
 });
 
@@ -63,7 +85,7 @@ describe('prune with S3 Object Lock', () => {
       for (const id of ['20261001T020000Z-nightly', '20261002T020000Z-nightly']) {
         await writeObjectText(store, `backups/${id}/postgres/x.dump.zst.age`, 'x');
       }
-      const r = await prune({ store, config: { retention } as never, log: silentLogger, now: NOW });
+      const r = await prune({ store, config: config(), log: silentLogger, now: NOW });
       expect(r.deleted).toEqual(['20261002T020000Z-nightly']);
       expect(r.locked).toEqual([{ id: '20261001T020000Z-nightly', key: 'backups/20261001T020000Z-nightly/postgres/x.dump.zst.age', until: until.toISOString() }]);
       expect((await store.list('backups/')).map((o) => o.key)).toEqual(['backups/20261001T020000Z-nightly/postgres/x.dump.zst.age']);

@@ -182,8 +182,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
  */
 async function selectBackup(d: Drill): Promise<Manifest> {
   const registry = d.o.registry ?? SOURCES;
+  const configured = registry.map((s) => s.name).filter((n) => (d.o.config.sources as Record<string, unknown>)[n] !== undefined);
   const manifest = await resolveBackup(d.o.store, d.o.backup ?? 'latest', {
     requireCompleted: true,
+    // `latest`: the newest Completed backup holding every configured source (a `backup --only` run may not).
+    sources: configured,
     publicKeys: d.o.publicKeys ?? (await loadSigningPublicKeys(d.o.config)),
     onUntrusted: (e) => {
       d.untrusted.push(`${e.id} (${e.status})`);
