@@ -32,8 +32,8 @@ export async function listCommand(env: Env): Promise<number> {
       entries.map((e) => [e.id, e.schedule, e.status === 'Incomplete' ? 'Incomplete (no manifest)' : e.status, formatAge(e.startedAt), formatBytes(e.storedBytes), String(e.artifacts)]),
     ),
   );
-  // A manifest that is not trusted may be an attacker's: say why, below the table.
-  for (const e of entries.filter((x) => x.status === 'Unsigned' || x.status === 'BadSignature')) out(`${e.status} ${e.id}: ${e.problem}`);
+  // A manifest that is not trusted may be an attacker's, one that cannot be read blocks prune: say why, below the table.
+  for (const e of entries.filter((x) => x.status === 'Unsigned' || x.status === 'BadSignature' || x.status === 'Unreadable')) out(`${e.status} ${e.id}: ${e.problem}`);
   return 0;
 }
 
@@ -104,6 +104,7 @@ export async function pruneCommand(env: Env, opts: { dryRun?: boolean }): Promis
     out(table(['ID', 'STATUS', 'ACTION', 'REASON'], r.decisions.map((d) => [d.id, d.status, opts.dryRun && d.action === 'delete' ? 'would delete' : d.action, d.reason])));
     for (const l of r.locked) out(`locked: ${l.key}${l.until ? ` until ${l.until}` : ''} (S3 Object Lock) — skipped`);
     for (const e of r.errors) out(`ERROR ${e.id}: ${e.error}`);
+    if (r.aborted) out(`prune stopped: ${r.aborted}`);
     if (r.abandoned?.files) out(`removed ${r.abandoned.files} temp files of interrupted writes (${r.abandoned.bytes} bytes)`);
   }
   return r.errors.length > 0 ? 1 : 0;

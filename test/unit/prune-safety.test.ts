@@ -127,3 +127,34 @@ describe('a backup --only run is not a full backup (issue 16, defect 2)', () => 
     await expect(resolveBackup(store, 'latest', { sources: ['kube'] })).rejects.toThrow(/no Completed backup .*kube/);
   });
 });
+
+describe('gushen-dr prune and list on an unreadable manifest', () => {
+  it('prune exits 1 naming the backup and deletes nothing; list shows it Unreadable with the reason', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { vi } = await import('vitest');
+    const { runCli } = await import('../../src/cli.js');
+    const newer = idAt(10);
+    const v2 = JSON.parse(serializeManifest(syntheticManifest(newer, ['postgres'])));
+    await writeSyntheticBackup(store, newer, ['postgres'], { manifestText: JSON.stringify({ ...v2, formatVersion: 2 }) });
+    await writeSyntheticBackup(store, idAt(9), ['postgres'], { status: 'Failed' });
+    const cfg = join(dir.path, 'gushen-dr.yaml');
+    await writeFile(
+      cfg,
+      `store: { url: "file://${dir.path}" }\nencryption: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p] }\nsources:\n  postgres: { url: "postgres://u@h:5432/", databases: [gushen] }\n`,
+    );
+    const stdout: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (stdout.push(String(c)), true));
+    try {
+      const before = await ids();
+      expect(await runCli(['node', 'gushen-dr', '--config', cfg, '--log-level', 'silent', 'prune'])).toBe(1);
+      expect(await ids()).toEqual(before);
+      expect(stdout.join('')).toContain(`prune stopped: could not read the manifest of ${newer}: nothing deleted`);
+      stdout.length = 0;
+      expect(await runCli(['node', 'gushen-dr', '--config', cfg, '--log-level', 'silent', 'list'])).toBe(0);
+      expect(stdout.join('')).toMatch(new RegExp(`Unreadable ${newer}: manifest ${newer} has formatVersion 2`));
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+});
