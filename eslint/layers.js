@@ -8,7 +8,7 @@
 import { dirname, relative, resolve, sep } from 'node:path';
 
 export const LAYERS = [
-  ['crypto', 'util', 'version.ts'],
+  ['crypto', 'util', 'version.ts', 'demo'],
   ['config'],
   ['store'],
   ['repository'],
