@@ -109,9 +109,9 @@ export const drillSchema = z.strictObject({
   domain: z.string().optional(),
   databasePrefix: z.string().default('dr_drill_'),
   /** Scratch PostgreSQL server for the drill database; unset: a throwaway local server. */
-  postgres: z.strictObject({ url: url('postgres://user:password@scratch-host:5432/') }).optional(),
+  postgres: z.strictObject({ url: url('postgres://user:password@scratch-host:5432/'), passwordFile: z.string().min(1).optional() }).optional(),
   /** Scratch Redis for the drill (`{{namespace}}` is replaced); unset: a throwaway local redis-server. */
-  redis: z.strictObject({ url: z.string().optional() }).prefault({}),
+  redis: z.strictObject({ url: z.string().optional(), passwordFile: z.string().min(1).optional() }).prefault({}),
   healthChecks: z
     .array(healthCheckSchema)
     .default([

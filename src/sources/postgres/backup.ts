@@ -13,6 +13,7 @@ import {
   countTables,
   locatePgTool,
   pgConnection,
+  pgUrlWithPasswordFile,
   serverMajor,
   spawnPgTool,
   stderrErrors,
@@ -46,8 +47,10 @@ export interface PostgresBackupHooks {
 export const backupPostgres: BackupFn = (ctx) => backupPostgresWith(ctx, {});
 
 export async function backupPostgresWith(ctx: BackupContext, hooks: PostgresBackupHooks): Promise<BackupResult> {
-  const cfg = ctx.config.sources.postgres;
-  if (!cfg) throw new UsageError('sources.postgres is not configured');
+  const configured = ctx.config.sources.postgres;
+  if (!configured) throw new UsageError('sources.postgres is not configured');
+  // sources.postgres.passwordFile: read once; pgConnection() hands the password to the tools in PGPASSWORD.
+  const cfg: PostgresSourceConfig = { ...configured, url: pgUrlWithPasswordFile(configured.url, configured.passwordFile) };
   const log = ctx.log;
   const tools = new ToolCache(cfg.binDir);
   const artifacts: Artifact[] = [];

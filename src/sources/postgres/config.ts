@@ -5,6 +5,8 @@ import { pitrConfigSchema } from './pitr/config.js';
 /** `sources.postgres` in the config file (README's configuration table). */
 export const postgresConfigSchema = z.strictObject({
   url: url('postgres://user:password@host:5432/'),
+  /** A file holding the password alone (not percent-encoded); else the URL's, PGPASSWORD or PGPASSFILE. */
+  passwordFile: z.string().min(1).optional(),
   databases: z.array(z.string().min(1)).min(1, 'expected at least one database name'),
   globals: z.boolean().default(true),
   binDir: z.string().optional(),

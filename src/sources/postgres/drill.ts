@@ -1,10 +1,9 @@
 import type { Artifact } from '../../repository/manifest.js';
-import { redactUrl } from '../../util/redact.js';
 import type { CheckResult, DrillContext, DrillTarget } from '../source.js';
 import type { PostgresFacts } from './facts.js';
 import { countRows, restorePostgres } from './restore.js';
 import { findPostgresBinDir, startScratchPostgres } from './scratch-server.js';
-import { connectPg, majorOf, pgClientUrl, quoteIdent } from './tools.js';
+import { connectPg, majorOf, pgClientUrl, pgServerDisplay, pgUrlWithPasswordFile, quoteIdent } from './tools.js';
 
 /**
  * PostgreSQL's drill part: every dumped database is restored into a scratch database (`<databasePrefix><stamp>`,
@@ -19,7 +18,7 @@ export async function preparePostgresDrill(ctx: DrillContext): Promise<DrillTarg
   let server: string;
   let kind: 'throwaway' | 'configured';
   if (cfg.postgres?.url) {
-    server = cfg.postgres.url;
+    server = pgUrlWithPasswordFile(cfg.postgres.url, cfg.postgres.passwordFile);
     kind = 'configured';
   } else {
     const major = Math.max(...dumps.map((a) => majorOf(a.facts.serverVersion) ?? 0));
@@ -41,7 +40,7 @@ export async function preparePostgresDrill(ctx: DrillContext): Promise<DrillTarg
         await ctx.phase(
           'postgres',
           () => restorePostgres(ctx.restore, { pgUrl: server, sourceDatabase: a.facts.database, database: target, jobs: 2 }),
-          () => `${a.facts.database} → ${target} on ${redactUrl(server)}`,
+          () => `${a.facts.database} → ${target} on ${pgServerDisplay(server)}`,
         );
       }
     },

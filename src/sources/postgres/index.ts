@@ -1,5 +1,6 @@
 import type { Artifact, Manifest } from '../../repository/manifest.js';
 import { UsageError } from '../../util/errors.js';
+import { readPasswordFile } from '../../util/password-file.js';
 import { redactUrl } from '../../util/redact.js';
 import type { Source, SourceRestoreResult } from '../source.js';
 import type { RestoreItemResult } from '../restore-context.js';
@@ -33,7 +34,8 @@ export const postgresSource = {
   deepVerify: async (ctx, a) =>
     a.kind === 'pg_basebackup-tar' ? (await import('./pitr/basebackup.js')).deepVerifyBasebackup(ctx, a) : (await import('./restore.js')).deepVerifyPostgres(ctx, a),
   restoreFlags: [
-    { flags: '--pg-url <url>', description: 'PostgreSQL server to restore into' },
+    { flags: '--pg-url <url>', description: 'PostgreSQL server to restore into (no password here: it would show in the process list)' },
+    { flags: '--pg-password-file <file>', description: "file holding the --pg-url server's password (else PGPASSWORD or PGPASSFILE)" },
     { flags: '--database <name>', description: 'target database name' },
     { flags: '--source-database <name>', description: 'which backed-up database to restore' },
     { flags: '--jobs <n>', description: 'parallel pg_restore jobs' },
@@ -41,6 +43,7 @@ export const postgresSource = {
   ],
   restoreOptions: (f, common) => ({
     pgUrl: f.pgUrl as string | undefined,
+    passwordFile: f.pgPasswordFile as string | undefined,
     database: f.database as string | undefined,
     sourceDatabase: f.sourceDatabase as string | undefined,
     jobs: f.jobs === undefined ? undefined : positiveInt(String(f.jobs), '--jobs'),
@@ -50,6 +53,11 @@ export const postgresSource = {
   }),
   checkRestoreOptions: (_m, o) => {
     if (!o.pgUrl) throw new UsageError('restoring postgres needs --pg-url URL (the target server)');
+    // Before anything is restored (Kubernetes comes first): the file must be readable, the URL without a password.
+    if (o.passwordFile) {
+      if (urlHasPassword(o.pgUrl)) throw new UsageError(`--pg-url ${redactUrl(o.pgUrl)} has a password and --pg-password-file is given too: keep the password in the file only`);
+      readPasswordFile(o.passwordFile, '--pg-password-file');
+    }
   },
   // A dump streamed into one pg_restore job is verified only at its end, after pg_restore applied the rest:
   // read it first. With more jobs the dump is staged and verified before pg_restore starts.
@@ -94,6 +102,15 @@ function planPostgresRestore(m: Manifest, o: PostgresRestoreInput): SourceRestor
   }));
   if (o.withGlobals) items.unshift({ item: 'roles (globals)', result: 'would-restore', detail: server });
   return { items, report: { dryRun: true, databases, globalsRestored: false, items } };
+}
+
+function urlHasPassword(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.password !== '' || u.searchParams.has('password');
+  } catch {
+    return false;
+  }
 }
 
 function positiveInt(v: string, flag: string): number {

@@ -15,6 +15,8 @@ import {
   majorOf,
   pgClientUrl,
   pgConnection,
+  pgServerDisplay,
+  pgUrlWithPasswordFile,
   quoteIdent,
   secretsOf,
   serverMajor,
@@ -25,13 +27,15 @@ import {
   type TableCount,
   type ToolRun,
 } from './tools.js';
-import { redactSecrets, redactUrl } from '../../util/redact.js';
+import { redactSecrets } from '../../util/redact.js';
 import { ensureScratchSpace, openArtifact, stageArtifact } from '../../repository/artifact-reader.js';
 import type { RestoreContext, RestoreItemResult } from '../restore-context.js';
 
 export interface PostgresRestoreOptions {
   /** Server URL; the database path part is ignored. */
   pgUrl: string;
+  /** A file holding the password (--pg-password-file, drill.postgres.passwordFile); else the URL's, PGPASSWORD or PGPASSFILE. */
+  passwordFile?: string;
   /** Target database name; only valid when the restore covers one database (default: the backed-up name). */
   database?: string;
   /** Which backed-up database; default all. */
@@ -81,12 +85,13 @@ interface Plan {
  * anything is downloaded: a target database with tables is refused unless `force`. Afterwards every table's
  * row count is compared with the manifest; any difference fails the restore with a table-by-table report.
  */
-export async function restorePostgres(ctx: RestoreContext, opts: PostgresRestoreOptions): Promise<PostgresRestoreReport> {
+export async function restorePostgres(ctx: RestoreContext, options: PostgresRestoreOptions): Promise<PostgresRestoreReport> {
+  // The password file is read once; pgConnection() hands the password to pg_restore and psql in PGPASSWORD.
+  const opts = { ...options, pgUrl: pgUrlWithPasswordFile(options.pgUrl, options.passwordFile) };
   const log = ctx.log;
   const jobs = opts.jobs ?? 1;
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs ${opts.jobs}: expected a whole number from 1 to 64`);
-  const conn0 = pgConnection(opts.pgUrl, 'postgres');
-  const where = redactUrl(new URL('/', conn0.connString).toString());
+  const where = pgServerDisplay(pgConnection(opts.pgUrl, 'postgres').connString);
 
   let selected = ctx.manifest.artifacts.filter((a) => a.kind === 'pg_dump-custom' && a.facts.type === 'postgres');
   if (selected.length === 0) throw new UsageError(`backup ${ctx.manifest.id} has no PostgreSQL database`);

@@ -1,11 +1,14 @@
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { access, constants, readdir } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import { findExecutable } from '../../util/executables.js';
+import { readPasswordFile } from '../../util/password-file.js';
 import { redactSecrets, redactUrl } from '../../util/redact.js';
+import { pgpassPassword } from './pgpass.js';
 
 const run = promisify(execFile);
 
@@ -152,20 +155,16 @@ export function majorOf(version: string): number | undefined {
 
 /** Connection details of a postgres:// URL, split so that the password never reaches a command line. */
 export interface PgConnection {
-  /** The URL without password, with `database` as its path: safe for argv (`-d`) and logs. */
+  /** The URL without password (neither in the userinfo nor as `?password=`), with `database` as its path: safe for argv (`-d`) and logs. */
   connString: string;
-  /** Environment for the child process: PGPASSWORD when the URL has a password. */
+  /** Environment for the child process: PGPASSWORD when the URL has a password; else the inherited PGPASSWORD / PGPASSFILE. */
   env: NodeJS.ProcessEnv;
   password?: string;
   user?: string;
   database: string;
 }
 
-/**
- * Builds the libpq connection for one database of a server URL. The URL's own path is replaced by `database`
- * (when given). Query parameters (sslmode, …) are kept.
- */
-export function pgConnection(url: string, database?: string): PgConnection {
+function parsePgUrl(url: string): URL {
   let u: URL;
   try {
     u = new URL(url);
@@ -175,16 +174,65 @@ export function pgConnection(url: string, database?: string): PgConnection {
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
     throw new UsageError(`expected a postgres:// URL, got ${redactUrl(url)}`);
   }
-  const password = u.password ? decodeURIComponent(u.password) : undefined;
-  const user = u.username ? decodeURIComponent(u.username) : undefined;
+  return u;
+}
+
+/** The password a URL carries: its userinfo's (percent-decoded), else libpq's `?password=` parameter. */
+function urlPassword(u: URL): string | undefined {
+  if (u.password) return decodeURIComponent(u.password);
+  return u.searchParams.get('password') ?? undefined;
+}
+
+/**
+ * Builds the libpq connection for one database of a server URL. The URL's own path is replaced by `database`
+ * (when given). Query parameters (sslmode, host for a Unix socket, ...) are kept, except `password`: a password
+ * in the userinfo or the query goes into the child's PGPASSWORD, never into its argv. Without one, the inherited
+ * PGPASSWORD or PGPASSFILE (libpq's own routes) reach the child.
+ */
+export function pgConnection(url: string, database?: string): PgConnection {
+  const u = parsePgUrl(url);
+  const password = urlPassword(u);
+  const user = u.username ? decodeURIComponent(u.username) : (u.searchParams.get('user') ?? undefined);
   const db = database ?? (decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres');
   u.password = '';
+  u.searchParams.delete('password');
   u.pathname = `/${encodeURIComponent(db)}`;
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Inherited libpq variables would silently change where the tools connect; the URL says it all.
-  for (const k of ['PGPASSWORD', 'PGDATABASE', 'PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGSERVICE', 'PGOPTIONS']) delete env[k];
+  // PGPASSWORD and PGPASSFILE only say how to log in: they stay, unless the URL has its own password.
+  for (const k of ['PGDATABASE', 'PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGSERVICE', 'PGOPTIONS']) delete env[k];
   if (password !== undefined) env.PGPASSWORD = password;
   return { connString: u.toString(), env, password, user, database: db };
+}
+
+/**
+ * The URL with the password read from `passwordFile` (sources.postgres.passwordFile, drill.postgres.passwordFile,
+ * --pg-password-file) put in, for this process's memory only: pgConnection() moves it into the children's
+ * PGPASSWORD and every log line shows the URL through redactUrl(). A URL that has a password of its own as well
+ * is refused (which one would win is not obvious). Without a file the URL is returned as it is.
+ */
+export function pgUrlWithPasswordFile(url: string, passwordFile: string | undefined): string {
+  if (!passwordFile) return url;
+  const u = parsePgUrl(url);
+  if (urlPassword(u) !== undefined) {
+    throw new UsageError(`${redactUrl(url)} has a password and a password file (${passwordFile}) is given too: keep the password in the file only`);
+  }
+  const password = readPasswordFile(passwordFile, 'PostgreSQL password file');
+  // A URL without a host (a Unix socket: postgres:///db?host=/dir) cannot have a userinfo: libpq's parameter then.
+  if (u.host) u.password = encodeURIComponent(password);
+  else u.searchParams.set('password', password);
+  return u.toString();
+}
+
+/** The server part of a URL for messages: the path dropped, the query (host=/socket/dir, sslmode) kept, no password. */
+export function pgServerDisplay(url: string): string {
+  try {
+    const u = new URL(url);
+    u.pathname = '/';
+    return redactUrl(u.toString());
+  } catch {
+    return redactUrl(url);
+  }
 }
 
 /** A URL for node-postgres (it needs the password in the URL; never log it). */
@@ -194,10 +242,27 @@ export function pgClientUrl(url: string, database: string): string {
   return u.toString();
 }
 
+/**
+ * The URL node-postgres connects with. Without a password in the URL, PGPASSWORD (node-postgres reads it itself)
+ * or else the password file libpq would read (PGPASSFILE, ~/.pgpass: pgpass.ts) is used, as the tools do.
+ */
+function clientUrlWithCredentials(url: string, database: string): string {
+  const u = new URL(pgClientUrl(url, database));
+  if (urlPassword(u) !== undefined || process.env.PGPASSWORD) return u.toString();
+  const host = (u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname) || u.searchParams.get('host') || process.env.PGHOST || '';
+  const user = decodeURIComponent(u.username) || u.searchParams.get('user') || process.env.PGUSER || process.env.USER || userInfo().username;
+  const port = u.port || u.searchParams.get('port') || process.env.PGPORT || '5432';
+  const password = pgpassPassword({ host, port, database, user });
+  if (password === undefined) return u.toString();
+  if (u.host) u.password = encodeURIComponent(password);
+  else u.searchParams.set('password', password);
+  return u.toString();
+}
+
 /** Opens a node-postgres client on one database of the server; connection errors name the redacted URL. */
 export async function connectPg(url: string, database: string, appName = 'gushen-dr', opts: { connectTimeoutMs?: number } = {}): Promise<pg.Client> {
   // Like PGCONNECT_TIMEOUT for the tools: a server that accepts the connection and never answers must not hang us.
-  const client = new pg.Client({ connectionString: pgClientUrl(url, database), application_name: appName, connectionTimeoutMillis: opts.connectTimeoutMs ?? 30_000 });
+  const client = new pg.Client({ connectionString: clientUrlWithCredentials(url, database), application_name: appName, connectionTimeoutMillis: opts.connectTimeoutMs ?? 30_000 });
   // An idle client whose server goes away emits 'error'; the pending query (if any) rejects on its own.
   client.on('error', () => undefined);
   try {
@@ -229,14 +294,18 @@ export class PgConnectError extends OperationError {
   }
 }
 
-/** The password of a URL (raw and decoded), for redactSecrets. */
+/** The password of a URL (raw and decoded; userinfo or `?password=`) and an inherited PGPASSWORD, for redactSecrets. */
 export function secretsOf(url: string): string[] {
+  const out = process.env.PGPASSWORD ? [process.env.PGPASSWORD] : [];
   try {
     const u = new URL(url);
-    return u.password ? [u.password, decodeURIComponent(u.password)] : [];
+    if (u.password) out.push(u.password, decodeURIComponent(u.password));
+    const q = u.searchParams.get('password');
+    if (q) out.push(q, encodeURIComponent(q));
   } catch {
-    return [];
+    // nothing to add
   }
+  return out;
 }
 
 /** `"schema"."name"` with embedded quotes doubled. */
@@ -330,7 +399,7 @@ export function spawnPgTool(
   child.stderr?.on('data', (s: string) => err.push(s));
   const onAbort = () => child.kill('SIGTERM');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const secrets = conn.password ? [conn.password] : [];
+  const secrets = [conn.password, conn.env.PGPASSWORD].filter((x): x is string => !!x);
   const done = new Promise<ToolRun>((resolve) => {
     let spawnError: Error | undefined;
     child.once('error', (e) => {

@@ -54,7 +54,7 @@ interface OpenedSource {
 }
 
 async function openSource(ctx: BackupContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<OpenedSource> {
-  const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
+  const ep = parseRedisUrl(cfg.url, 'sources.redis.url', { passwordFile: cfg.passwordFile });
   if (cfg.method === 'replication') {
     log.info({ server: ep.display }, 'requesting a snapshot over the replication protocol');
     return { stream: await fetchRdbByReplication(ep, { log, signal: ctx.signal, headerTimeoutMs: cfg.bgsaveTimeoutSeconds * 1000 }) };
@@ -98,7 +98,7 @@ async function openSource(ctx: BackupContext, cfg: RedisSourceConfig, client: Re
 export const backupRedis: BackupFn = async (ctx) => {
   const cfg = ctx.config.sources.redis;
   if (!cfg) throw new UsageError('sources.redis is not configured');
-  const ep = parseRedisUrl(cfg.url, 'sources.redis.url');
+  const ep = parseRedisUrl(cfg.url, 'sources.redis.url', { passwordFile: cfg.passwordFile });
   const log = ctx.log.child({ source: 'redis', method: cfg.method });
   const started = Date.now();
   // Without a command timeout a server that stops answering (dead peer, hung process) hangs the backup forever.

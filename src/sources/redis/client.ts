@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { UsageError, OperationError, errorMessage } from '../../util/errors.js';
+import { readPasswordFile } from '../../util/password-file.js';
 import { redactUrl } from '../../util/redact.js';
 
 /** A parsed `redis://[user[:password]@]host[:port][/db]` (or `rediss://` for TLS). */
@@ -14,7 +15,11 @@ export interface RedisEndpoint {
   display: string;
 }
 
-export function parseRedisUrl(url: string, what = 'Redis URL'): RedisEndpoint {
+/**
+ * `opts.passwordFile` (sources.redis.passwordFile, drill.redis.passwordFile, --redis-password-file): the password
+ * is read from that file (its text as it is, not percent-encoded); a URL with a password of its own is refused then.
+ */
+export function parseRedisUrl(url: string, what = 'Redis URL', opts: { passwordFile?: string } = {}): RedisEndpoint {
   let u: URL;
   try {
     u = new URL(url);
@@ -29,11 +34,16 @@ export function parseRedisUrl(url: string, what = 'Redis URL'): RedisEndpoint {
   const path = u.pathname.replace(/^\//, '');
   if (path !== '' && !/^\d+$/.test(path)) throw new UsageError(`${what} ${redactUrl(url)}: the path must be a database number`);
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  let password = u.password ? decodeURIComponent(u.password) : undefined;
+  if (opts.passwordFile) {
+    if (password !== undefined) throw new UsageError(`${what} ${redactUrl(url)} has a password and a password file (${opts.passwordFile}) is given too: keep the password in the file only`);
+    password = readPasswordFile(opts.passwordFile, 'Redis password file');
+  }
   return {
     host,
     port,
     username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
+    password,
     db: path ? Number(path) : 0,
     tls: u.protocol === 'rediss:',
     display: redactUrl(url),

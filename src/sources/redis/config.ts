@@ -4,6 +4,8 @@ import { positiveInt, url } from '../../config/schema.js';
 /** `sources.redis` in the config file (README's configuration table). */
 export const redisConfigSchema = z.strictObject({
   url: url('redis://:password@host:6379'),
+  /** A file holding the password alone (not percent-encoded), instead of one in the URL. */
+  passwordFile: z.string().min(1).optional(),
   method: z.enum(['exec', 'file', 'replication']).default('file'),
   dataDir: z.string().optional(),
   namespace: z.string().optional(),

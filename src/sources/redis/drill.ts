@@ -12,9 +12,11 @@ export async function prepareRedisDrill(ctx: DrillContext): Promise<DrillTarget 
   const rdb = ctx.artifacts.find((a): a is Artifact & { facts: RedisFacts } => a.kind === 'redis-rdb' && a.facts.type === 'redis');
   if (!rdb) return undefined;
   let redisUrl: string;
+  let passwordFile: string | undefined;
   let kind: 'throwaway' | 'configured';
   if (ctx.config.drill.redis.url) {
     redisUrl = ctx.config.drill.redis.url.replace(/\{\{namespace\}\}/g, ctx.vars.namespace ?? '');
+    passwordFile = ctx.config.drill.redis.passwordFile;
     kind = 'configured';
   } else {
     const srv = await startScratchRedis();
@@ -28,7 +30,7 @@ export async function prepareRedisDrill(ctx: DrillContext): Promise<DrillTarget 
     scratch: { server: kind },
     describe: `redis ${kind}`,
     restore: async () => {
-      report = await ctx.phase('redis', () => restoreRedisOnline(ctx.restore, { redisUrl }), (r) => `${r.keysRestored} keys`);
+      report = await ctx.phase('redis', () => restoreRedisOnline(ctx.restore, { redisUrl, passwordFile }), (r) => `${r.keysRestored} keys`);
     },
     checks: async () => (report ? redisChecks(report, rdb.facts) : []),
   };

@@ -70,6 +70,8 @@ import { compareVersions, rdbVersionOfRedis, redisServerVersion, startThrowawayR
 
 export interface RedisOnlineRestoreOptions {
   redisUrl: string;
+  /** A file holding the target's password (--redis-password-file), instead of one in the URL. */
+  passwordFile?: string;
   force?: boolean;
   redisServerBin?: string;
   /** Detach the target's replicas during the restore and re-attach them after it (see above). */
@@ -261,7 +263,7 @@ async function compareCounts(
 
 export async function restoreRedisOnline(ctx: RestoreContext, opts: RedisOnlineRestoreOptions): Promise<RedisRestoreReport> {
   const { artifact, facts } = redisArtifact(ctx);
-  const ep = parseRedisUrl(opts.redisUrl, '--redis-url');
+  const ep = parseRedisUrl(opts.redisUrl, '--redis-url', { passwordFile: opts.passwordFile });
   const log = ctx.log.child({ restore: 'redis', mode: 'online' });
   const bin = opts.redisServerBin ?? 'redis-server';
   const report: RedisRestoreReport = { mode: 'online', databases: [], keysRestored: 0, items: [] };
