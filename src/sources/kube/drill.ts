@@ -12,7 +12,8 @@ import { createDrillNamespace, deleteDrillNamespace } from './scratch-namespace.
 import { waitForWorkloads } from './wait.js';
 
 type HealthCheck = DrillConfig['healthChecks'][number];
-type Expected = Map<string, { expected: number; groupVersion: string; resource: string }>;
+/** Objects expected per qualified resource in the target namespace, with where to list them. */
+export type ExpectedKubeCounts = Map<string, { expected: number; groupVersion: string; resource: string }>;
 
 /**
  * Kubernetes's drill part, when there is a cluster (sources.kube or the drill's kubeconfig): a scratch namespace
@@ -31,7 +32,7 @@ export async function prepareKubeDrill(ctx: DrillContext): Promise<DrillTarget |
   await createDrillNamespace(kube, namespace, artifact.facts.namespace, ctx.drillId);
   ctx.cleanup(`namespace ${namespace}`, () => deleteDrillNamespace(kube, namespace));
   const transforms: NonNullable<DrillTarget['transforms']> = { dropped: [], excluded: [] };
-  let expected: Expected | undefined;
+  let expected: ExpectedKubeCounts | undefined;
 
   return {
     vars: { namespace },
@@ -146,14 +147,15 @@ async function waitForRollouts(kube: KubeClient, ns: string, timeoutSeconds: num
 
 /**
  * What the drill namespace must hold per resource: the manifest's count minus what the drill left out on
- * purpose (dropped by a transform, cluster-scoped, or skipped by the restore with a reason).
+ * purpose (dropped by a transform, cluster-scoped, or skipped by the restore with a reason). Also what any
+ * restore into another namespace must leave there (the round-trip tests use it with a plain restore's items).
  */
-function expectedKubeCounts(
+export function expectedKubeCounts(
   facts: KubeFacts,
   entries: Array<{ resource: string; group: string; apiVersion: string; namespace?: string }>,
   items: Array<{ item: string; result: string }>,
-): Expected {
-  const out: Expected = new Map();
+): ExpectedKubeCounts {
+  const out: ExpectedKubeCounts = new Map();
   const leftOut = new Map<string, number>();
   for (const i of items) {
     if (i.result === 'created' || i.result === 'updated') continue;
@@ -172,7 +174,7 @@ function expectedKubeCounts(
   return out;
 }
 
-async function kubeChecks(kube: KubeClient, ns: string, restoreId: string, expected: Expected): Promise<CheckResult[]> {
+async function kubeChecks(kube: KubeClient, ns: string, restoreId: string, expected: ExpectedKubeCounts): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const [qr, e] of expected) {
     const page = await kube.get(collectionPath(e.groupVersion, e.resource, ns), { query: { labelSelector: `gushen-dr.io/restore=${restoreId}` } });
