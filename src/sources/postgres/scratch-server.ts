@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { OperationError, errorMessage } from '../../util/errors.js';
-import { freeLocalPort } from '../../util/ports.js';
 import type { ScratchServer } from '../shared/scratch-server.js';
 
 const run = promisify(execFile);
@@ -27,31 +26,38 @@ export async function findPostgresBinDir(minMajor: number, binDir?: string): Pro
 }
 
 /**
- * A private PostgreSQL server in a temp directory, trust auth on 127.0.0.1 only. PostgreSQL refuses to run as
- * root, so as root it runs as the `postgres` user.
+ * A private PostgreSQL server in a temp directory that only its own user (and root) can reach: it listens on a
+ * Unix socket alone (`listen_addresses = ''`, no TCP port), in a directory of mode 0700 owned by the server's
+ * user, inside a base directory of mode 0700 as well; the socket itself is 0700. Restored production data stays
+ * out of reach of other local users also while a drill with --keep leaves the server running. Inside that
+ * directory authentication is `trust` (whoever gets there is the server's user or root). PostgreSQL refuses
+ * to run as root, so as root it runs as the `postgres` user. The URL, `postgres:///postgres?host=<dir>&port=5432&user=postgres`,
+ * carries no password.
  */
 export async function startScratchPostgres(binDir: string): Promise<ScratchServer> {
   const base = await mkdtemp(join(tmpdir(), 'gushen-dr-drill-pg-'));
   const data = join(base, 'data');
   const sock = join(base, 'sock');
   await mkdir(data, { mode: 0o700 });
-  await mkdir(sock);
+  await mkdir(sock, { mode: 0o700 });
   const asRoot = process.getuid?.() === 0;
   const as = (cmd: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args));
   try {
     if (asRoot) {
-      await chmod(base, 0o755);
       const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
       const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
       for (const d of [base, data, sock]) await chown(d, uid, gid);
     }
-    await as(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8']);
-    const port = await freeLocalPort();
-    const opts = `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`;
+    for (const d of [base, data, sock]) await chmod(d, 0o700);
+    await as(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=reject', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8']);
+    // The port only names the socket file (.s.PGSQL.5432): nothing listens on TCP.
+    const opts = `-p 5432 -k ${sock} -c listen_addresses='' -c unix_socket_permissions=0700 -c fsync=off -c synchronous_commit=off`;
     await as(join(binDir, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(base, 'log'), '-w', '-t', '60', 'start']);
+    // The port too: node-postgres would otherwise take PGPORT from the environment for the socket's name.
+    const url = `postgres:///postgres?${new URLSearchParams({ host: sock, port: '5432', user: 'postgres' }).toString()}`;
     return {
-      url: `postgres://postgres@127.0.0.1:${port}/`,
-      where: `postgres://postgres@127.0.0.1:${port}/ (data ${data}; stop: pg_ctl -D ${data} stop)`,
+      url,
+      where: `Unix socket ${sock}/.s.PGSQL.5432 only, no TCP (directory 0700, ${asRoot ? 'owned by postgres; root' : 'this user'} can connect: psql -h ${sock} -U postgres; data ${data}; stop: pg_ctl -D ${data} stop)`,
       stop: async () => {
         await as(join(binDir, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
         await rm(base, { recursive: true, force: true });
@@ -62,4 +68,3 @@ export async function startScratchPostgres(binDir: string): Promise<ScratchServe
     throw new OperationError(`could not start a throwaway PostgreSQL from ${binDir}: ${errorMessage(err)}`);
   }
 }
-
