@@ -97,7 +97,8 @@ export async function resolveBackup(
     for (const e of untrusted) opts.onUntrusted?.(e);
     if (!newest?.manifest) {
       const skipped = untrusted.length > 0 ? `; not trusted: ${untrusted.map((e) => `${e.id} (${e.status})`).join(', ')}` : '';
-      const holding = sources.length > 0 ? ` holding ${sources.join(', ')}` : '';
+      // A restore can name fewer sources (--only) or an id; say so rather than pick a backup without one of them.
+      const holding = sources.length > 0 ? ` holding ${sources.join(', ')} (name a backup id, or fewer sources with --only)` : '';
       throw new OperationError(`no Completed backup${holding} in ${store.description}${skipped}`);
     }
     return newest.manifest;
