@@ -123,6 +123,8 @@ export interface PitrEnv {
 
 export async function pitrEnv(): Promise<PitrEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'gushen-dr-pitr-'));
+  // Restored data directories go in here: the postgres user must be able to reach them.
+  await chmod(dir, 0o755);
   const { identity, recipient } = generateX25519Identity();
   const identityFile = join(dir, 'dr.key');
   await writeFile(identityFile, formatIdentityFile(identity, recipient, new Date()), { mode: 0o600 });
@@ -177,4 +179,39 @@ export async function scrape(address: string): Promise<Map<string, number>> {
     out.set(line.slice(0, i), Number(line.slice(i + 1)));
   }
   return out;
+}
+
+/** Starts a restored data directory (owned by postgres when we are root) on a free port; `ids()` reads a table. */
+export async function startDataDir(data: string): Promise<{ port: number; query<T extends pg.QueryResultRow = any>(db: string, sql: string): Promise<pg.QueryResult<T>>; stop(): Promise<void> }> {
+  const port = await freePort();
+  const sock = await mkdtemp(join(tmpdir(), 'gushen-dr-pitr-sock-'));
+  await chmod(sock, 0o755);
+  await ownedByPostgres(sock);
+  const log = join(sock, 'log');
+  await asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-o', `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1`, '-l', log, '-w', '-t', '60', 'start']);
+  return {
+    port,
+    query: async (db, sql) => {
+      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/${db}` });
+      await c.connect();
+      try {
+        return await c.query(sql);
+      } finally {
+        await c.end();
+      }
+    },
+    stop: async () => {
+      await asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
+      await rm(sock, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Commit time of each row of `table` in microseconds since the epoch (track_commit_timestamp is on). */
+export async function commitTimes(server: PitrServer, db: string, table: string): Promise<Array<{ id: number; us: bigint }>> {
+  const r = await server.query<{ id: string; us: string }>(
+    db,
+    `select t.id::text as id, (extract(epoch from pg_xact_commit_timestamp(t.xmin)) * 1000000)::bigint::text as us from ${table} t order by t.id`,
+  );
+  return r.rows.map((x) => ({ id: Number(x.id), us: BigInt(x.us) }));
 }

@@ -5,11 +5,12 @@ import { redactUrl } from '../../util/redact.js';
 import type { Source, SourceRestoreResult } from '../source.js';
 import type { RestoreItemResult } from '../restore-context.js';
 import { postgresConfigSchema } from './config.js';
+import { checkPitrRestoreInput, pitrRestoreInput, type PitrRestoreInput } from './pitr/restore-options.js';
 import { postgresArtifactFactsSchema, type PostgresFacts } from './facts.js';
 import type { PostgresRestoreOptions, PostgresRestoreReport } from './restore.js';
 
 /** `gushen-dr restore` options for PostgreSQL: the target server may be missing until checked. */
-export type PostgresRestoreInput = Omit<PostgresRestoreOptions, 'pgUrl'> & { pgUrl?: string; dryRun?: boolean };
+export type PostgresRestoreInput = Omit<PostgresRestoreOptions, 'pgUrl'> & { pgUrl?: string; dryRun?: boolean; pitr?: PitrRestoreInput };
 
 declare module '../source.js' {
   interface SourceRestoreTypes {
@@ -40,6 +41,9 @@ export const postgresSource = {
     { flags: '--source-database <name>', description: 'which backed-up database to restore' },
     { flags: '--jobs <n>', description: 'parallel pg_restore jobs' },
     { flags: '--with-globals', description: 'also restore roles from the globals artifact' },
+    { flags: '--to-time <time>', description: 'point-in-time recovery to an ISO-8601 time with its zone, or "latest" (needs --pgdata; base backup + archived WAL)' },
+    { flags: '--pgdata <dir>', description: 'with --to-time: the new or empty directory that becomes the recovered data directory (left stopped)' },
+    { flags: '--pgdata-owner <user>', description: 'with --to-time, as root: who owns --pgdata and runs the server (default postgres)' },
   ],
   restoreOptions: (f, common) => ({
     pgUrl: f.pgUrl as string | undefined,
@@ -50,8 +54,10 @@ export const postgresSource = {
     force: common.force,
     withGlobals: f.withGlobals === true,
     dryRun: common.dryRun,
+    pitr: pitrRestoreInput(f),
   }),
   checkRestoreOptions: (_m, o) => {
+    if (o.pitr) return checkPitrRestoreInput(o.pitr, o);
     if (!o.pgUrl) throw new UsageError('restoring postgres needs --pg-url URL (the target server)');
     // Before anything is restored (Kubernetes comes first): the file must be readable, the URL without a password.
     if (o.passwordFile) {
@@ -61,9 +67,12 @@ export const postgresSource = {
   },
   // A dump streamed into one pg_restore job is verified only at its end, after pg_restore applied the rest:
   // read it first. With more jobs the dump is staged and verified before pg_restore starts.
+  // A point-in-time recovery streams the base backup into an empty directory and empties it again when the
+  // artifact fails its checks at the end: nothing to read first.
   artifactsToCheckFirst: (m, o, first) =>
-    selected(m, o).filter((a) => !first || (a.kind === 'pg_dump-custom' && (o.jobs ?? 1) <= 1 && !o.dryRun)),
+    o.pitr ? [] : selected(m, o).filter((a) => !first || (a.kind === 'pg_dump-custom' && (o.jobs ?? 1) <= 1 && !o.dryRun)),
   restore: async (ctx, o): Promise<SourceRestoreResult<PostgresRestoreReport>> => {
+    if (o.pitr) return (await import('./pitr/restore.js')).restorePitr(ctx, o.pitr, o.dryRun);
     if (o.dryRun) return planPostgresRestore(ctx.manifest, o);
     const report = await (await import('./restore.js')).restorePostgres(ctx, { ...o, pgUrl: o.pgUrl! });
     return { items: report.items, report };
@@ -76,6 +85,7 @@ function selected(m: Manifest, o: PostgresRestoreInput): Artifact[] {
   return m.artifacts.filter((a) => {
     if (a.source !== 'postgres') return false;
     if (a.kind === 'pg_dumpall-globals-sql') return o.withGlobals === true;
+    if (a.kind === 'pg_basebackup-tar') return false; // restored only by a point-in-time recovery (--to-time)
     if (a.kind === 'pg_basebackup-tar') return false; // restored only by a point-in-time recovery (--to-time)
     return o.sourceDatabase === undefined || (a.facts.type === 'postgres' && a.facts.database === o.sourceDatabase);
   });
