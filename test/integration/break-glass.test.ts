@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runBackup } from '../../src/engine/backup.js';
 import { openStore } from '../../src/store/open.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { Manifest } from '../../src/repository/manifest.js';
+import { generateSigningKeyPair } from '../../src/crypto/ed25519.js';
+import { artifactKey, manifestKey } from '../../src/repository/layout.js';
 import type { RedisFacts } from '../../src/sources/redis/facts.js';
 import { PG_PASSWORD, startPlatform, type Platform } from '../support/platform.js';
 import { startRedis } from '../support/redis.js';
@@ -40,13 +42,24 @@ function runScript(file: string, env: Record<string, string>): Promise<{ code: n
 
 const tools = ['age', 'zstd', 'jq', 'sha256sum', 'tar', 'psql', 'pg_restore', 'kubectl', 'redis-server'];
 const missing = tools.filter((t) => !has(t));
+/** With openssl (Debian has it), the backups are signed and the script checks the signature (SIGN_PUB). */
+const signs = has('openssl');
 
 describe.skipIf(missing.length > 0)(`break-glass restore with standard tools only${missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : ''}`, () => {
   let p: Platform;
   let manifest: Manifest;
+  let signing: Record<string, string> = {};
+  let signEnv: Record<string, string> = {};
   beforeAll(async () => {
     p = await startPlatform({ rows: 5000, redisKeys: 1500, s3: has('aws') });
-    const config = p.config();
+    if (signs) {
+      const keys = generateSigningKeyPair();
+      signing = { keyFile: join(p.dir, 'signing.key'), publicKeysFile: join(p.dir, 'signing.pub') };
+      await writeFile(signing.keyFile, keys.privatePem, { mode: 0o600 });
+      await writeFile(signing.publicKeysFile, keys.publicPem);
+      signEnv = { SIGN_PUB: signing.publicKeysFile };
+    }
+    const config = p.config(signs ? { signing } : {});
     manifest = await runBackup({ config, store: openStore(config.store), schedule: 'nightly', log: silentLogger });
     expect(manifest.status).toBe('Completed');
   });
@@ -66,10 +79,11 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
       REDIS_DIR: redisDir,
       NAMESPACE: 'breakglass',
       KUBECONFIG: p.kubeconfig,
+      ...signEnv,
     });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`backup ${manifest.id}`);
+    expect(r.out).toContain(`backup ${manifest.id} (manifest signature: ${signs ? 'verified' : 'not checked'}`);
     expect(r.out).toContain('postgres: gushen_breakglass restored, row counts match');
 
     // Redis really loads the prepared directory with appendonly yes: every key of the backup (minus expired).
@@ -95,7 +109,7 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
 
   it.skipIf(!has('aws'))('the same script reads an S3 store with the aws CLI', async () => {
     const s3 = p.s3!;
-    const config = p.config({}, 's3');
+    const config = p.config(signs ? { signing } : {}, 's3');
     const m = await runBackup({ config, store: openStore(config.store), schedule: 'nightly', log: silentLogger });
     expect(m.status).toBe('Completed');
     const redisDir = join(p.dir, 'redis-s3');
@@ -110,6 +124,7 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
       REDIS_DIR: redisDir,
       NAMESPACE: 'breakglass-s3',
       KUBECONFIG: p.kubeconfig,
+      ...signEnv,
     });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
@@ -141,6 +156,74 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
       expect(dbs.rows.map((x: { datname: string }) => x.datname)).not.toContain('gushen_breakglass2');
     } finally {
       await writeFile(path, original);
+    }
+  });
+
+  /** The script against the file store for backup `id` (empty: the newest), into targets nothing else uses. */
+  const runOnFileStore = (name: string, env: Record<string, string>) =>
+    runScript(join(p.dir, 'break-glass.sh'), {
+      STORE: p.config().store.url.slice('file://'.length),
+      KEY: p.identityFile,
+      PG_URL: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${p.pg.port}`,
+      PG_DB: `gushen_${name}`,
+      REDIS_DIR: join(p.dir, `redis-${name}`),
+      NAMESPACE: name.replace(/_/g, '-'),
+      KUBECONFIG: p.kubeconfig,
+      ...env,
+    });
+  const databases = async () => (await p.pg.query('postgres', 'select datname from pg_database')).rows.map((x: { datname: string }) => x.datname);
+
+  it('refuses a manifest whose artifact key points outside its backup (no signing needed), before fetching anything', async () => {
+    const file = join(p.config().store.url.slice('file://'.length), ...manifestKey(manifest.id).split('/'));
+    const original = await readFile(file);
+    const other = `${manifest.id.slice(0, 9)}000000Z-nightly`;
+    const m = JSON.parse(original.toString());
+    m.artifacts.find((a: { kind: string }) => a.kind === 'redis-rdb').key = artifactKey(other, 'redis/dump.rdb', 'zstd');
+    await writeFile(file, JSON.stringify(m, null, 2));
+    try {
+      const r = await runOnFileStore('bg_outside', { ID: manifest.id });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(`manifest of ${manifest.id}: artifact keys outside its backup: backups/${other}/redis/dump.rdb.zst.age`);
+      expect(await databases()).not.toContain('gushen_bg_outside');
+    } finally {
+      await writeFile(file, original);
+    }
+  });
+
+  it.skipIf(!signs)('with SIGN_PUB: refuses a flipped byte and an unsigned manifest by id, and skips a newer unsigned one for the newest', async () => {
+    const dir = p.config().store.url.slice('file://'.length);
+    const file = join(dir, ...manifestKey(manifest.id).split('/'));
+    const original = await readFile(file);
+    const flipped = Buffer.from(original);
+    const i = flipped.indexOf('"rows": ') + '"rows": '.length;
+    flipped[i] = flipped[i] === 0x31 ? 0x32 : 0x31;
+    await writeFile(file, flipped);
+    try {
+      const r = await runOnFileStore('bg_flipped', { ...signEnv, ID: manifest.id });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(`manifest of ${manifest.id}: signature missing or not valid for SIGN_PUB: not trusted, refused`);
+      expect(await databases()).not.toContain('gushen_bg_flipped');
+    } finally {
+      await writeFile(file, original);
+    }
+
+    // Someone with write access adds a newer Completed manifest (no signature): never picked, refused by id.
+    const forged = `${manifest.id.slice(0, 9)}235959Z-nightly`;
+    const m = JSON.parse(original.toString());
+    m.id = forged;
+    for (const a of m.artifacts) a.key = artifactKey(forged, a.name, a.compression);
+    await mkdir(join(dir, 'backups', forged), { recursive: true });
+    await writeFile(join(dir, ...manifestKey(forged).split('/')), JSON.stringify(m, null, 2));
+    try {
+      const byId = await runOnFileStore('bg_forged', { ...signEnv, ID: forged });
+      expect(byId.code).not.toBe(0);
+      expect(byId.err).toContain(`manifest of ${forged}: signature missing or not valid for SIGN_PUB`);
+      const newest = await runOnFileStore('bg_newest', signEnv);
+      expect(newest.err).toBe('');
+      expect(newest.code).toBe(0);
+      expect(newest.out).toContain(`backup ${manifest.id} (manifest signature: verified)`);
+    } finally {
+      await rm(join(dir, 'backups', forged), { recursive: true });
     }
   });
 });
