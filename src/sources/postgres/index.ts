@@ -3,10 +3,9 @@ import { UsageError } from '../../util/errors.js';
 import { readPasswordFile } from '../../util/password-file.js';
 import { redactUrl } from '../../util/redact.js';
 import type { Source, SourceRestoreResult } from '../source.js';
-import type { RestoreItemResult } from '../restore-context.js';
 import { postgresConfigSchema } from './config.js';
 import { checkPitrRestoreInput, pitrRestoreInput, type PitrRestoreInput } from './pitr/restore-options.js';
-import { postgresArtifactFactsSchema, type PostgresFacts } from './facts.js';
+import { postgresArtifactFactsSchema } from './facts.js';
 import type { PostgresRestoreOptions, PostgresRestoreReport } from './restore.js';
 
 /** `gushen-dr restore` options for PostgreSQL: the target server may be missing until checked. */
@@ -73,7 +72,8 @@ export const postgresSource = {
     o.pitr ? [] : selected(m, o).filter((a) => !first || (a.kind === 'pg_dump-custom' && (o.jobs ?? 1) <= 1 && !o.dryRun)),
   restore: async (ctx, o): Promise<SourceRestoreResult<PostgresRestoreReport>> => {
     if (o.pitr) return (await import('./pitr/restore.js')).restorePitr(ctx, o.pitr, o.dryRun);
-    if (o.dryRun) return planPostgresRestore(ctx.manifest, o);
+    // The plan: the manifest's facts and the target as it is, over read-only connections (plan.ts).
+    if (o.dryRun) return (await import('./plan.js')).planPostgresRestore(ctx, o);
     const report = await (await import('./restore.js')).restorePostgres(ctx, { ...o, pgUrl: o.pgUrl! });
     return { items: report.items, report };
   },
@@ -89,29 +89,6 @@ function selected(m: Manifest, o: PostgresRestoreInput): Artifact[] {
     if (a.kind === 'pg_basebackup-tar') return false; // restored only by a point-in-time recovery (--to-time)
     return o.sourceDatabase === undefined || (a.facts.type === 'postgres' && a.facts.database === o.sourceDatabase);
   });
-}
-
-/** The dry run's plan: which database goes where, how large, how many tables and rows; nothing is contacted. */
-function planPostgresRestore(m: Manifest, o: PostgresRestoreInput): SourceRestoreResult<PostgresRestoreReport> {
-  const dumps = selected(m, o).filter((a): a is Artifact & { facts: PostgresFacts } => a.facts.type === 'postgres');
-  if (dumps.length === 0) throw new UsageError(`backup ${m.id} has no PostgreSQL database${o.sourceDatabase ? ` "${o.sourceDatabase}"` : ''}`);
-  if (o.database !== undefined && dumps.length > 1) throw new UsageError(`--database ${o.database}: backup ${m.id} has ${dumps.length} databases; choose one with --source-database`);
-  const server = redactUrl(o.pgUrl!);
-  const databases = dumps.map((a) => ({
-    source: a.facts.database,
-    target: o.database ?? a.facts.database,
-    sizeBytes: a.facts.databaseSizeBytes,
-    tables: a.facts.tables.length,
-    rows: a.facts.tables.reduce((s, t) => s + t.rows, 0),
-    mismatches: [],
-  }));
-  const items: RestoreItemResult[] = databases.map((d) => ({
-    item: `database ${d.source} → ${d.target}`,
-    result: 'would-restore',
-    detail: `${server}: ${d.tables} tables, ${d.rows} rows, ${d.sizeBytes} bytes${o.force ? ' (replacing what is there: --force)' : ''}`,
-  }));
-  if (o.withGlobals) items.unshift({ item: 'roles (globals)', result: 'would-restore', detail: server });
-  return { items, report: { dryRun: true, databases, globalsRestored: false, items } };
 }
 
 function urlHasPassword(url: string): boolean {

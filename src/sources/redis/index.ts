@@ -3,9 +3,8 @@ import { UsageError } from '../../util/errors.js';
 import { readPasswordFile } from '../../util/password-file.js';
 import { redactUrl } from '../../util/redact.js';
 import type { Source, SourceRestoreResult } from '../source.js';
-import type { RestoreItemResult } from '../restore-context.js';
 import { redisConfigSchema } from './config.js';
-import { redisFactsSchema, type RedisFacts } from './facts.js';
+import { redisFactsSchema } from './facts.js';
 import type { RedisRestoreReport } from './restore.js';
 
 /** `gushen-dr restore` options for Redis: online into `redisUrl`, or offline into `dataDir`. */
@@ -64,7 +63,8 @@ export const redisSource = {
   // The Redis restore stages and verifies the RDB before it touches the target.
   artifactsToCheckFirst: (m, _o, first) => (first ? [] : ofSource(m)),
   restore: async (ctx, o): Promise<SourceRestoreResult<RedisRestoreReport>> => {
-    if (o.dryRun) return planRedisRestore(ctx.manifest, o);
+    // The plan: the manifest's facts and the target as it is, only read (plan.ts).
+    if (o.dryRun) return (await import('./plan.js')).planRedisRestore(ctx, o);
     const r = await import('./restore.js');
     const report = o.dataDir
       ? await r.restoreRedisOffline(ctx, { dataDir: o.dataDir, force: o.force })
@@ -75,18 +75,3 @@ export const redisSource = {
 } satisfies Source<RedisRestoreInput, RedisRestoreReport>;
 
 const ofSource = (m: Manifest): Artifact[] => m.artifacts.filter((a) => a.source === 'redis');
-
-/** The dry run's plan: the target and the keys per database the backup holds; nothing is contacted. */
-function planRedisRestore(m: Manifest, o: RedisRestoreInput): SourceRestoreResult<RedisRestoreReport> {
-  const rdb = ofSource(m).find((a): a is Artifact & { facts: RedisFacts } => a.facts.type === 'redis');
-  if (!rdb) throw new UsageError(`backup ${m.id} has no Redis artifact`);
-  const mode = o.dataDir ? 'offline' : 'online';
-  const target = o.dataDir ?? redactUrl(o.redisUrl!);
-  const items = rdb.facts.databases.map((d): RestoreItemResult => ({
-    item: `redis db${d.db}`,
-    result: 'would-restore',
-    detail: `${target} (${mode}): ${d.keys} keys, ${d.expires} with a TTL${o.force ? ' (replacing what is there: --force)' : ''}`,
-  }));
-  const databases = rdb.facts.databases.map((d) => ({ db: d.db, expected: d.keys, actual: 0, expiredSinceBackup: 0 }));
-  return { items, report: { dryRun: true, mode, databases, keysRestored: 0, items } };
-}
