@@ -25,6 +25,7 @@ const drillCommand = lazy(drill, 'drillCommand');
 const scheduledDrill = lazy(drill, 'scheduledDrill');
 const scheduleCommand = lazy(() => import('./commands/schedule.js'), 'scheduleCommand');
 const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
+const checkCommand = lazy(() => import('./commands/check.js'), 'checkCommand');
 
 function buildProgram(run: (p: Promise<number>) => void): Command {
   const program = new Command('gushen-dr')
@@ -62,6 +63,17 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
           return backupCommand(env, { schedule: schedule.name, only: only ?? schedule.only });
         }),
       ),
+    );
+
+  program
+    .command('check')
+    .description('preflight: store, keys, scratch space and every source, for a backup (default), restore or drill; exit 1 when a check fails')
+    .addOption(new Option('--for <command>', 'whose needs to check').choices(['backup', 'restore', 'drill']).default('backup'))
+    .option('--only <sources>', `comma-separated subset of ${SOURCE_NAMES.join(',')}`)
+    .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
+    .option('--scratch-dir <dir>', 'where a restore or drill would stage decrypted data')
+    .action((o: { for: 'backup' | 'restore' | 'drill'; only?: string; identity?: string; scratchDir?: string }) =>
+      run(loadEnv(g()).then((env) => checkCommand(env, { for: o.for, only: parseList<SourceName>(o.only, SOURCE_NAMES, '--only'), identity: o.identity, scratchDir: o.scratchDir }))),
     );
 
   program.command('list').description('list backups, incomplete ones included').action(() => run(loadEnv(g()).then(listCommand)));

@@ -11,6 +11,7 @@ import type { Source, SourceRestoreTypes } from '../sources/source.js';
 import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { openArtifact } from '../repository/artifact-reader.js';
 import { removeStaleStageDirs, stageParents } from '../util/stage-dir.js';
+import { checkIdentityOpens } from './check.js';
 
 type OptionsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { options: infer O } ? O : never };
 type ReportsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { report: infer R } ? R : never };
@@ -54,6 +55,8 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
   const parts = registry.filter((s) => wanted.includes(s.name));
   const optionsOf = (s: Source<any, any>): unknown => (opts as Record<string, unknown>)[s.name] ?? {};
   for (const s of parts) s.checkRestoreOptions(manifest, optionsOf(s), opts.config);
+  // The wrong key is bad configuration, said before anything is read or restored (not after Kubernetes went first).
+  checkIdentityOpens(opts.identities, { ...manifest, artifacts: manifest.artifacts.filter((a) => wanted.includes(a.source)) });
   // Decrypted data that a killed restore, drill or deep verify left in the scratch directories goes first.
   await removeStaleStageDirs(stageParents(opts.scratchDir ?? opts.config.scratchDir), opts.log);
 

@@ -9,11 +9,14 @@ import { SCHEDULE_NAME_PATTERN } from '../config/schema.js';
  *   backups/<id>/manifest.json         written last; a backup without it is incomplete
  *   locks/backup/<timestamp>-<nonce>.json   lock claims (see src/repository/lock.ts)
  *   drills/<drill-id>/report.json|report.md
+ *   checks/<random>                    `gushen-dr check`'s write/read/delete probe, deleted at once
  *   wal/<system id>/cluster.json, <timeline>/<segment>[.partial].zst.age, <timeline>.history.zst.age   archived WAL (PITR)
  */
 export const BACKUPS_PREFIX = 'backups/';
 export const LOCKS_PREFIX = 'locks/backup/';
 export const DRILLS_PREFIX = 'drills/';
+/** Where `gushen-dr check` (and a drill's start) writes, reads back and deletes a small probe object. */
+export const CHECKS_PREFIX = 'checks/';
 export const MANIFEST_NAME = 'manifest.json';
 /** The manifest's detached Ed25519 signature (docs/format.md section 3a). */
 export const MANIFEST_SIGNATURE_NAME = 'manifest.json.sig';

@@ -36,6 +36,14 @@ export interface Source<RestoreOptions = unknown, RestoreReport = unknown> {
    */
   validate?(config: Config, signal?: AbortSignal): Promise<void>;
 
+  /**
+   * Optional. Its rows of `gushen-dr check` (src/engine/check.ts), also run at the start of a backup, restore and
+   * drill: whether what `ctx.command` needs of this source is there (servers answer, the credentials have the
+   * rights, the tools are of a version that works). Each problem is a `failed` row naming the thing; what cannot be
+   * checked here is `skipped` with the reason. Never throws for a failed check, never changes anything.
+   */
+  check?(ctx: CheckContext): Promise<CheckRow[]>;
+
   /** Writes this source's artifacts through `ctx.writer`. Throws when it cannot run at all. */
   backup(ctx: BackupContext): Promise<BackupResult>;
 
@@ -71,6 +79,26 @@ export interface Source<RestoreOptions = unknown, RestoreReport = unknown> {
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface SourceRestoreTypes {}
+
+/** One row of `gushen-dr check`: `postgres privileges gushen`, ok/failed/skipped, what was found. */
+export interface CheckRow {
+  check: string;
+  status: 'ok' | 'failed' | 'skipped';
+  detail: string;
+}
+
+/** The commands whose needs `gushen-dr check` checks (a drill needs more of Kubernetes than a backup). */
+export type CheckedCommand = 'backup' | 'restore' | 'drill';
+
+/** What the check engine hands a source's `check`. */
+export interface CheckContext {
+  config: Config;
+  command: CheckedCommand;
+  log: Logger;
+  signal?: AbortSignal;
+  /** The newest Completed backup, when the store has one: what a restore or drill would read (versions to compare). */
+  latest?: Manifest;
+}
 
 /** What the backup engine hands a source. */
 export interface BackupContext {

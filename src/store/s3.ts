@@ -1,6 +1,7 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
@@ -45,6 +46,29 @@ export class S3Store implements ObjectStore {
       requestHandler: { connectionTimeout: Math.min(10_000, idleMs), socketTimeout: idleMs },
     };
     this.client = client ?? new S3Client(config);
+    // Every SDK error says which operation on which object at which endpoint failed (the SDK's own says none of it).
+    const where = opts.endpoint ?? `https://s3.${opts.region}.amazonaws.com`;
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          throw withS3Context(err, String(context.commandName ?? 'request').replace(/Command$/, ''), args.input as { Bucket?: string; Key?: string; Prefix?: string }, where);
+        }
+      },
+      { step: 'initialize', name: 'gushenDrErrorContext', override: true },
+    );
+  }
+
+  /** Whether the bucket has Object Lock enabled (GetObjectLockConfiguration); for `gushen-dr check`. */
+  async objectLockEnabled(): Promise<boolean> {
+    try {
+      const res = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }));
+      return res.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ObjectLockConfigurationNotFoundError') return false;
+      throw err;
+    }
   }
 
   private k(key: string): string {
@@ -123,4 +147,18 @@ export class S3Store implements ObjectStore {
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * `s3 PutObject s3://bucket/key at http://endpoint: AccessDenied: Access Denied`. The error object stays the SDK's
+ * (its name and $metadata still tell callers what happened); an abort is left alone.
+ */
+function withS3Context(err: unknown, op: string, input: { Bucket?: string; Key?: string; Prefix?: string } | undefined, endpoint: string): unknown {
+  if (!(err instanceof Error) || err.name === 'AbortError' || err.message.startsWith('s3 ')) return err;
+  const object = `s3://${input?.Bucket ?? '?'}/${input?.Key ?? input?.Prefix ?? ''}`;
+  const code = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const http = status && (!err.message || err.message === 'UnknownError') ? ` (HTTP ${status})` : '';
+  err.message = `s3 ${op} ${object} at ${endpoint}: ${code}${err.message || 'failed'}${http}`;
+  return err;
 }

@@ -13,6 +13,7 @@ import type { KubeConfig } from '../../sources/shared/kube-client.js';
 import { errorMessage } from '../../util/errors.js';
 import { removeStaleStageDirs, stageParents } from '../../util/stage-dir.js';
 import { drillIdAt, storeReport, type DrillReport, type PhaseName } from './report.js';
+import { assertChecksPassed, checkIdentityOpens, storeWriteCheck } from '../check.js';
 
 export interface DrillOptions {
   store: ObjectStore;
@@ -194,6 +195,9 @@ async function selectBackup(d: Drill): Promise<Manifest> {
     },
   });
   checkManifestSources(manifest, registry);
+  // Before any scratch server or namespace: the identity opens this backup, and the store takes the report at the end.
+  checkIdentityOpens(d.o.identities, manifest);
+  assertChecksPassed([await storeWriteCheck(d.o.store, d.o.signal)], 'the drill could not store its report');
   const inBackup = new Set<string>(manifest.artifacts.map((a) => a.source));
   const missing = registry.filter((s) => (d.o.config.sources as Record<string, unknown>)[s.name] !== undefined && !inBackup.has(s.name)).map((s) => s.name);
   if (missing.length > 0) throw new Error(`backup ${manifest.id} has no artifact of the configured source(s) ${missing.join(', ')}: the drill would not prove them`);

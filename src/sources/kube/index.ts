@@ -27,6 +27,8 @@ export const kubeSource = {
   restoreOrder: 10,
   // The kubeconfig loads and the API server answers, before anything runs (src/sources/shared/kube-preflight.ts).
   validate: async (config, signal) => (await import('../shared/kube-preflight.js')).preflightKube(config.sources.kube, 'sources.kube', { signal }),
+  // gushen-dr check: the API answers, and a SelfSubjectAccessReview per permission the command needs (check.ts).
+  check: async (ctx) => (await import('./check.js')).checkKube(ctx),
   backup: async (ctx) => (await import('./backup.js')).backupKube(ctx),
   deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyKube(ctx, a),
   restoreFlags: [

@@ -29,6 +29,8 @@ export const postgresSource = {
   artifactKinds: ['pg_dump-custom', 'pg_dumpall-globals-sql', 'pg_basebackup-tar'],
   restoreOrder: 20,
   validate: async (config) => (await import('./preflight.js')).preflightPostgres(config),
+  // gushen-dr check: the databases answer, the user may read every table, pg_dump/pg_restore fit (check.ts).
+  check: async (ctx) => (await import('./check.js')).checkPostgres(ctx),
   // With pitr.enabled the dumps are joined by a base backup for point-in-time recovery (pitr/basebackup.ts).
   backup: async (ctx) => (await import('./pitr/basebackup.js')).addBaseBackup(ctx, await (await import('./backup.js')).backupPostgres(ctx)),
   deepVerify: async (ctx, a) =>

@@ -34,6 +34,8 @@ export const redisSource = {
   artifactKinds: ['redis-rdb'],
   restoreOrder: 30,
   validate: async (config, signal) => (await import('./preflight.js')).preflightRedis(config, signal),
+  // gushen-dr check: the server answers, the local redis-server reads its RDB version, exec rights (check.ts).
+  check: async (ctx) => (await import('./check.js')).checkRedis(ctx),
   backup: async (ctx) => (await import('./backup.js')).backupRedis(ctx),
   deepVerify: async (ctx, a) => (await import('./restore.js')).deepVerifyRedis(ctx, a),
   restoreFlags: [
