@@ -25,6 +25,7 @@ const drillCommand = lazy(drill, 'drillCommand');
 const scheduledDrill = lazy(drill, 'scheduledDrill');
 const scheduleCommand = lazy(() => import('./commands/schedule.js'), 'scheduleCommand');
 const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
+const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
 const checkCommand = lazy(() => import('./commands/check.js'), 'checkCommand');
 
 function buildProgram(run: (p: Promise<number>) => void): Command {
@@ -84,12 +85,13 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .action((ref: string) => run(loadEnv(g()).then((env) => showCommand(env, ref))));
 
   program
-    .command('verify <backup>')
-    .description('check presence, sizes and checksums; --deep decrypts and checks each artifact')
+    .command('verify [backup]')
+    .description('check presence, sizes and checksums; --deep decrypts and checks each artifact; --wal checks the archived WAL (PITR)')
     .option('--deep', 'decrypt and run each source check (needs the identity)')
+    .option('--wal', 'check the archived WAL is continuous from every retained base backup (with or without a backup)')
     .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
     .option('--scratch-dir <dir>', 'where to stage decrypted data')
-    .action((ref: string, o: { deep?: boolean; identity?: string; scratchDir?: string }) => run(loadEnv(g()).then((env) => verifyCommand(env, ref, o))));
+    .action((ref: string | undefined, o: { deep?: boolean; identity?: string; scratchDir?: string; wal?: boolean }) => run(loadEnv(g()).then((env) => verifyCommand(env, ref, o))));
 
   const restore = program
     .command('restore <backup>')

@@ -8,6 +8,7 @@ import { Scheduler, type BackupScheduleName, type DrillJobResult } from '../sche
 import { errorMessage } from '../util/errors.js';
 import type { Env } from './common.js';
 import { reportBackup } from './backup.js';
+import { pruneWalCommand } from './pitr.js';
 
 export interface ScheduleCommandOptions {
   /**
@@ -44,6 +45,8 @@ export async function scheduleCommand(env: Env, opts: ScheduleCommandOptions = {
       try {
         const r = await prune({ store, config, log: jobLog });
         if (r.deleted.length > 0 || r.errors.length > 0) jobLog.info({ deleted: r.deleted.length, errors: r.errors.length }, 'retention applied');
+        // Archived WAL (PITR) that no retained base backup needs, as `gushen-dr prune` does.
+        if (!r.aborted) await pruneWalCommand({ ...env, log: jobLog }, false);
       } catch (err) {
         jobLog.error({ err: errorMessage(err) }, 'retention (prune) failed; the backup itself is Completed');
       }

@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { x as untar } from 'tar';
+import type { Config } from '../../../config/schema.js';
+import { loadSigningPublicKeys } from '../../../config/signing.js';
 import { openArtifact } from '../../../repository/artifact-reader.js';
 import { listBackups } from '../../../repository/catalog.js';
 import { walHistoryKey, walSegmentKey } from '../../../repository/layout.js';
@@ -52,9 +54,14 @@ export interface RecoveryWindows {
   windows: BaseWindow[];
 }
 
-/** Base backups in Completed backups up to `upTo` (and `upTo` itself whatever its status), oldest first. */
-export async function baseBackups(store: ObjectStore, upTo?: Manifest): Promise<BaseBackupRef[]> {
-  const manifests = (await listBackups(store)).filter((e) => e.status === 'Completed' && e.manifest && (!upTo || e.id <= upTo.id)).map((e) => e.manifest!);
+/**
+ * Base backups in Completed backups up to `upTo` (and `upTo` itself whatever its status), oldest first. With
+ * signing public keys in `config`, only backups whose manifest signature verifies count (without a config: every
+ * readable manifest, as retention wants: it keeps what an untrusted backup would need too).
+ */
+export async function baseBackups(store: ObjectStore, config: Config | undefined, upTo?: Manifest): Promise<BaseBackupRef[]> {
+  const trust = config ? { publicKeys: await loadSigningPublicKeys(config) } : {};
+  const manifests = (await listBackups(store, trust)).filter((e) => e.status === 'Completed' && e.manifest && (!upTo || e.id <= upTo.id)).map((e) => e.manifest!);
   if (upTo && !manifests.some((m) => m.id === upTo.id)) manifests.push(upTo);
   const out: BaseBackupRef[] = [];
   for (const m of manifests.sort((a, b) => (a.id < b.id ? -1 : 1))) {
@@ -124,7 +131,7 @@ const XACT_LOOKBACK = 32;
  * operation error naming the missing segment.
  */
 export async function planPitr(ctx: RestoreContext, input: PitrRestoreInput): Promise<PitrPlan> {
-  const bases = await baseBackups(ctx.store, ctx.manifest);
+  const bases = await baseBackups(ctx.store, ctx.config, ctx.manifest);
   if (bases.length === 0) {
     throw new UsageError(`backup ${ctx.manifest.id} and the backups before it have no base backup (postgres/base.tar): point-in-time recovery needs sources.postgres.pitr.enabled when they are taken`);
   }
