@@ -25,7 +25,6 @@ const drillCommand = lazy(drill, 'drillCommand');
 const scheduledDrill = lazy(drill, 'scheduledDrill');
 const scheduleCommand = lazy(() => import('./commands/schedule.js'), 'scheduleCommand');
 const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
-const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
 const checkCommand = lazy(() => import('./commands/check.js'), 'checkCommand');
 
 function buildProgram(run: (p: Promise<number>) => void): Command {

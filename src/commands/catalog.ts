@@ -72,8 +72,6 @@ function factsSummary(f: import('../repository/manifest.js').ArtifactFacts): str
       return `${f.roles} roles`;
     case 'postgres-basebackup':
       return `base backup of cluster ${f.systemIdentifier}, WAL ${f.startSegment}..${f.stopSegment}, PostgreSQL ${f.serverVersion}`;
-    case 'postgres-basebackup':
-      return `base backup of cluster ${f.systemIdentifier}, WAL ${f.startSegment}..${f.stopSegment}, PostgreSQL ${f.serverVersion}`;
     case 'redis':
       return `${f.databases.reduce((s, d) => s + d.keys, 0)} keys in ${f.databases.length} dbs, Redis ${f.redisVersion}, RDB v${f.rdbVersion}`;
     case 'kube':

@@ -88,7 +88,6 @@ function selected(m: Manifest, o: PostgresRestoreInput): Artifact[] {
     if (a.source !== 'postgres') return false;
     if (a.kind === 'pg_dumpall-globals-sql') return o.withGlobals === true;
     if (a.kind === 'pg_basebackup-tar') return false; // restored only by a point-in-time recovery (--to-time)
-    if (a.kind === 'pg_basebackup-tar') return false; // restored only by a point-in-time recovery (--to-time)
     return o.sourceDatabase === undefined || (a.facts.type === 'postgres' && a.facts.database === o.sourceDatabase);
   });
 }
