@@ -105,6 +105,14 @@ const healthCheckSchema = z.strictObject({
 });
 
 export const drillSchema = z.strictObject({
+  /**
+   * An existing scratch namespace (labelled gushen-dr.io/drill=true, e.g. gushen-dr-drill created at install time)
+   * to restore into and empty afterwards; unset: the drill creates `<namespacePrefix><date>` and deletes it.
+   */
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a namespace name (lowercase letters, digits, -)')
+    .optional(),
   namespacePrefix: z.string().default('dr-drill-'),
   domain: z.string().optional(),
   databasePrefix: z.string().default('dr_drill_'),

@@ -117,6 +117,7 @@ function validateModel(value: unknown, model: string, path: string, errors: stri
 }
 
 const KIND_MODELS: Record<string, string> = {
+  'v1/Namespace': 'V1Namespace',
   'v1/ServiceAccount': 'V1ServiceAccount',
   'v1/ConfigMap': 'V1ConfigMap',
   'v1/Secret': 'V1Secret',
@@ -322,15 +323,17 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
     };
   });
 
-  it('renders the expected objects, all in ai-qtrd, with the image gushen-dr:0.1.0', () => {
+  it('renders the expected objects, in ai-qtrd (the drill Role and RoleBinding in the drill namespace), with the image gushen-dr:0.1.0', () => {
     const names = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(names).toEqual(
       [
         'ClusterRole/gushen-dr-backup-cluster-read',
-        'ClusterRole/gushen-dr-drill',
+        'ClusterRole/gushen-dr-drill-discovery',
         'ClusterRoleBinding/gushen-dr-backup-cluster-read',
-        'ClusterRoleBinding/gushen-dr-drill',
-        'ClusterRoleBinding/gushen-dr-drill-cluster-read',
+        'ClusterRoleBinding/gushen-dr-drill-discovery',
+        'Namespace/gushen-dr-drill',
+        'Role/gushen-dr-drill',
+        'RoleBinding/gushen-dr-drill',
         'ConfigMap/gushen-dr-config',
         'ConfigMap/gushen-dr-settings',
         'CronJob/gushen-dr-drill',
@@ -347,8 +350,9 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
       ].sort(),
     );
     for (const o of objects) {
-      const clusterScoped = o.kind.startsWith('Cluster');
-      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(clusterScoped ? undefined : 'ai-qtrd');
+      const clusterScoped = o.kind.startsWith('Cluster') || o.kind === 'Namespace';
+      const inDrillNamespace = (o.kind === 'Role' || o.kind === 'RoleBinding') && o.metadata.name === 'gushen-dr-drill';
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(clusterScoped ? undefined : inDrillNamespace ? config.drill.drill.namespace : 'ai-qtrd');
       expect(o.metadata.labels?.['app.kubernetes.io/name']).toBe('gushen-dr');
     }
     for (const cj of byKind('CronJob')) for (const c of containersOf(cj)) expect(c.image).toBe('gushen-dr:0.1.0');
@@ -560,27 +564,37 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
       expect(can(objects, backupSa, { verb: 'list', group: '', resource: 'secrets' })).toBe(false);
       expect(can(objects, backupSa, { verb: 'get', group: '', resource: 'namespaces', name: 'kube-system' })).toBe(false);
       expect(can(objects, backupSa, { verb: 'list', group: '', resource: 'nodes' })).toBe(false);
-      expect(can(objects, backupSa, { verb: 'get', group: 'rbac.authorization.k8s.io', resource: 'clusterroles', name: 'cluster-admin' })).toBe(false);
+      // ClusterRoles: read one by one (those bound to the namespace's ServiceAccounts are backed up), never listed or written.
+      expect(can(objects, backupSa, { verb: 'get', group: 'rbac.authorization.k8s.io', resource: 'clusterroles', name: 'ai-qtrd-node-reader' })).toBe(true);
+      for (const verb of ['list', 'create', 'update', 'delete']) expect(can(objects, backupSa, { verb, group: 'rbac.authorization.k8s.io', resource: 'clusterroles', name: 'x' }), verb).toBe(false);
       // The Role's exec rule names the pod the config execs into.
       expect(get('Role', 'gushen-dr-redis-exec').rules[0].resourceNames).toEqual([config.backup.sources.redis!.pod]);
     });
 
-    it('the drill account manages scratch namespaces and their contents, but nothing cluster-scoped besides namespaces', () => {
-      const ns = `${config.drill.drill.namespacePrefix}20260401-040000`;
-      expect(can(objects, drillSa, { verb: 'create', group: '', resource: 'namespaces' })).toBe(true);
-      expect(can(objects, drillSa, { verb: 'delete', group: '', resource: 'namespaces', name: ns })).toBe(true);
-      // Every namespaced object of the platform can be recreated in the scratch namespace, and read back.
+    it('the drill account works in its own namespace only: restores, checks and empties it there, and nothing anywhere else', () => {
+      const ns = config.drill.drill.namespace!;
+      expect(ns).toBe('gushen-dr-drill');
+      expect(get('Namespace', ns).metadata.labels['gushen-dr.io/drill']).toBe('true');
+      // Its namespace is there from the install: no namespace is created, changed or deleted by the drill.
+      for (const verb of ['create', 'update', 'delete']) expect(can(objects, drillSa, { verb, group: '', resource: 'namespaces', name: ns }), `${verb} namespaces`).toBe(false);
+      // The API server authorizes GET /api/v1/namespaces/<ns> in <ns>: the Role there lets it check the label.
+      expect(can(objects, drillSa, { verb: 'get', group: '', resource: 'namespaces', name: ns, namespace: ns })).toBe(true);
+      // Every namespaced object of the platform can be recreated in the drill namespace, read back and deleted; not elsewhere.
       const platform = emu.objects().filter((o) => o.metadata?.namespace === 'ai-qtrd');
       expect(platform.length).toBeGreaterThan(10);
       for (const o of platform) {
         const [group] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : [''];
         const resource = namespaced.find((r) => r.group === group && r.kind === o.kind);
         expect(resource, `${o.apiVersion} ${o.kind}`).toBeDefined();
-        for (const verb of ['create', 'get', 'list', 'delete']) {
-          expect(can(objects, drillSa, { verb, group, resource: resource!.resource, namespace: ns, name: verb === 'create' || verb === 'list' ? undefined : o.metadata.name }), `${verb} ${o.kind}`).toBe(true);
+        for (const verb of ['create', 'get', 'list', 'delete', 'deletecollection']) {
+          const name = verb === 'create' || verb === 'list' || verb === 'deletecollection' ? undefined : o.metadata.name;
+          expect(can(objects, drillSa, { verb, group, resource: resource!.resource, namespace: ns, name }), `${verb} ${o.kind}`).toBe(true);
+          for (const other of ['ai-qtrd', 'kube-system', 'default', undefined]) {
+            expect(can(objects, drillSa, { verb, group, resource: resource!.resource, namespace: other, name }), `${verb} ${o.kind} in ${other ?? 'all namespaces'}`).toBe(false);
+          }
         }
       }
-      // RBAC lets an account create a Role only with permissions it holds: the platform's Roles fit.
+      // RBAC lets an account create a Role only with permissions it holds: the platform's Roles fit in the drill namespace.
       for (const role of platform.filter((o) => o.kind === 'Role')) {
         for (const rule of role.rules as Rule[]) {
           for (const g of rule.apiGroups ?? [])
@@ -593,10 +607,18 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         }
       }
       expect(can(objects, drillSa, { verb: 'get', group: '', resource: 'services', subresource: 'proxy', name: 'ai-qtrd-web:3000', namespace: ns })).toBe(true);
+      expect(can(objects, drillSa, { verb: 'get', group: '', resource: 'services', subresource: 'proxy', name: 'ai-qtrd-web:3000', namespace: 'ai-qtrd' })).toBe(false);
+      // No exec, port-forward or logs anywhere: nothing in a drill needs them.
+      for (const where of [ns, 'ai-qtrd', 'kube-system']) {
+        for (const sub of ['exec', 'portforward', 'attach', 'log']) {
+          for (const verb of ['get', 'create']) expect(can(objects, drillSa, { verb, group: '', resource: 'pods', subresource: sub, name: 'redis-0', namespace: where }), `${verb} pods/${sub} in ${where}`).toBe(false);
+        }
+      }
       for (const [group, resource] of [
         ['rbac.authorization.k8s.io', 'clusterroles'],
         ['rbac.authorization.k8s.io', 'clusterrolebindings'],
         ['', 'nodes'],
+        ['', 'namespaces'],
         ['', 'persistentvolumes'],
         ['apiextensions.k8s.io', 'customresourcedefinitions'],
         ['storage.k8s.io', 'storageclasses'],
@@ -604,9 +626,18 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         ['admissionregistration.k8s.io', 'validatingwebhookconfigurations'],
         ['cert-manager.io', 'clusterissuers'],
       ]) {
-        for (const verb of ['create', 'update', 'patch', 'delete']) expect(can(objects, drillSa, { verb, group, resource, name: 'x' }), `${verb} ${resource}`).toBe(false);
+        for (const verb of ['get', 'list', 'create', 'update', 'patch', 'delete']) expect(can(objects, drillSa, { verb, group, resource, name: 'x' }), `${verb} ${resource}`).toBe(false);
       }
-      expect(can(objects, drillSa, { verb: 'update', group: '', resource: 'namespaces', name: 'ai-qtrd' })).toBe(false);
+      // No ClusterRoleBinding of either account grants anything on Secrets, Pods or exec.
+      for (const sa of [drillSa, backupSa]) {
+        const crbs = objects.filter((o) => o.kind === 'ClusterRoleBinding' && o.subjects.some((s: Obj) => s.name === sa.name && s.namespace === sa.namespace));
+        for (const crb of crbs) {
+          const only = [crb];
+          for (const [resource, subresource] of [['secrets'], ['pods'], ['pods', 'exec']]) {
+            for (const verb of ['get', 'list', 'create']) expect(can([...only, ...objects.filter((o) => o.kind === 'ClusterRole')], sa, { verb, group: '', resource, subresource, name: 'x', namespace: 'kube-system' }), `${crb.metadata.name}: ${verb} ${resource}`).toBe(false);
+          }
+        }
+      }
     });
 
     it('no wildcard grants; backup and drill cover the same namespaced resources', () => {
@@ -626,22 +657,21 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
             .flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).map((x) => `${x}.${g}`))),
         );
       const backup = set('gushen-dr-backup-read', 'Role');
-      const drill = set('gushen-dr-drill', 'ClusterRole');
+      const drill = set('gushen-dr-drill', 'Role');
       drill.delete('namespaces.');
       expect([...drill].sort()).toEqual([...backup].sort());
     });
 
-    it('the optional admission policy confines the drill account to the configured prefix and label', () => {
+    it("the optional admission policy confines the drill account's writes to the configured drill namespace", () => {
       const vap = optional.find((o) => o.kind === 'ValidatingAdmissionPolicy')!;
       const binding = optional.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')!;
       expect(binding.spec).toMatchObject({ policyName: vap.metadata.name, validationActions: ['Deny'] });
       expect(vap.spec.failurePolicy).toBe('Fail');
       expect(vap.spec.matchConditions[0].expression).toBe(`request.userInfo.username == 'system:serviceaccount:${drillSa.namespace}:${drillSa.name}'`);
-      expect(vap.spec.variables.find((v: Obj) => v.name === 'prefix').expression).toBe(`'${config.drill.drill.namespacePrefix}'`);
+      expect(vap.spec.variables.find((v: Obj) => v.name === 'namespace').expression).toBe(`'${config.drill.drill.namespace}'`);
       expect(vap.spec.matchConstraints.resourceRules[0].operations.sort()).toEqual(['CONNECT', 'CREATE', 'DELETE', 'UPDATE']);
       expect(vap.spec.matchConstraints.resourceRules[0].resources).toEqual(['*', '*/*']);
-      const text = JSON.stringify(vap.spec.validations);
-      expect(text).toContain('gushen-dr.io/drill');
+      expect(vap.spec.validations.map((v: Obj) => v.expression)).toEqual(['!variables.isNamespace', 'variables.isNamespace || request.namespace == variables.namespace']);
     });
   });
 

@@ -677,7 +677,7 @@ describe('kube emulator with rbac: true', () => {
         expect(rendered.code, rendered.stderr).toBe(0);
         rbacDocs = parseAllDocuments(rendered.stdout)
           .map((d) => d.toJSON() as Record<string, any>)
-          .filter((d) => ['ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'].includes(d?.kind));
+          .filter((d) => ['Namespace', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'].includes(d?.kind));
         const file = join(tmp, 'backup-rbac.yaml');
         await writeFile(file, rbacDocs.map((d) => stringify(d)).join('---\n'));
         const applied = await kubectl(adminEnv, ['apply', '-f', file]);

@@ -40,7 +40,7 @@ export interface Platform {
  * auth), Redis with AOF and a password, the Kubernetes API emulator with the ai-qtrd fixture (exec into
  * redis-0 mapped to local commands, service proxies mapped to a local health server), optionally s3rver.
  */
-export async function startPlatform(opts: { rows?: number; redisKeys?: number; s3?: boolean } = {}): Promise<Platform> {
+export async function startPlatform(opts: { rows?: number; redisKeys?: number; s3?: boolean; rbac?: boolean } = {}): Promise<Platform> {
   const tmp = await tempDir('gushen-dr-platform-');
   const health = new Map<string, { status: number; body: string }>();
   const healthServer: Server = createServer((req, res) => {
@@ -79,6 +79,8 @@ export async function startPlatform(opts: { rows?: number; redisKeys?: number; s
 
   const kube = await startKubeEmulator({
     fixture: 'gushen',
+    // With RBAC: HTTPS and tokens; the kubeconfig below is the admin's, tests write their own per ServiceAccount.
+    rbac: opts.rbac,
     execHandler: (req) => {
       if (req.pod !== 'redis-0' || req.container !== 'redis' || req.command[0] !== 'cat') return undefined;
       return { command: 'cat', args: req.command.slice(1) };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { collectProductionHosts, drillActions, type DrillContext } from '../../src/sources/kube/drill-actions/index.js';
 import { productionHostsAction } from '../../src/sources/kube/drill-actions/production-hosts.js';
 import { certificateAction, routingAction } from '../../src/sources/kube/drill-actions/routing.js';
+import { ownObjectsAction } from '../../src/sources/kube/drill-actions/own-objects.js';
 import { envAction, freshVolumeAction, noAutoscalerAction, oneReplicaAction, secretDataAction } from '../../src/sources/kube/drill-actions/workloads.js';
 
 const tctx = { sourceNamespace: 'ai-qtrd', targetNamespace: 'dr-drill-x', backupId: 'b', restoreId: 'r', keepNodePorts: false };
@@ -89,8 +90,18 @@ describe('drill transforms', () => {
     expect(freshVolumeAction.transform({ kind: 'PersistentVolumeClaim', spec: { volumeName: 'pvc-1', resources: {} } }, tctx).spec).toEqual({ resources: {} });
   });
 
+  it("drill-not-gushen-dr leaves gushen-dr's own objects (app.kubernetes.io/name=gushen-dr) out, and only those", () => {
+    const own = { kind: 'Role', metadata: { name: 'gushen-dr-redis-exec', labels: { 'app.kubernetes.io/name': 'gushen-dr', 'app.kubernetes.io/part-of': 'gushen' } } };
+    expect(ownObjectsAction.transform(own, tctx)).toBeNull();
+    const platform = { kind: 'Role', metadata: { name: 'ai-qtrd', labels: { 'app.kubernetes.io/name': 'ai-qtrd', 'app.kubernetes.io/part-of': 'gushen' } } };
+    expect(ownObjectsAction.transform(platform, tctx)).toBe(platform);
+    const unlabelled = { kind: 'Secret', metadata: { name: 'gushen-dr-env' } };
+    expect(ownObjectsAction.transform(unlabelled, tctx)).toBe(unlabelled);
+  });
+
   it('runs in an order where certificates and routes are decided before hosts are rewritten', () => {
     expect(drillActions(d()).map((a) => a.name)).toEqual([
+      'drill-not-gushen-dr',
       'drill-no-certificates',
       'drill-routing',
       'drill-production-hosts',

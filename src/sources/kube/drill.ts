@@ -8,6 +8,7 @@ import { collectProductionHosts, drillActions } from './drill-actions/index.js';
 import type { RestoreAction } from './drill-actions/types.js';
 import type { KubeFacts } from './facts.js';
 import { readKubeArchive, restoreKube } from './restore.js';
+import { checkDrillNamespace, emptyDrillNamespace } from './drill-namespace.js';
 import { createDrillNamespace, deleteDrillNamespace } from './scratch-namespace.js';
 import { waitForWorkloads } from './wait.js';
 
@@ -17,9 +18,12 @@ export type ExpectedKubeCounts = Map<string, { expected: number; groupVersion: s
 
 /**
  * Kubernetes's drill part, when there is a cluster (sources.kube or the drill's kubeconfig): a scratch namespace
- * (`<namespacePrefix><date>`, labelled as the drill's) gets the backed-up namespace's objects through the drill
- * transforms (hosts, env, Secrets rewritten to the scratch targets; cluster-scoped objects left out); then
- * rollouts and health checks through the API server's service proxy, and per-resource object counts.
+ * gets the backed-up namespace's objects through the drill transforms (hosts, env, Secrets rewritten to the scratch
+ * targets; cluster-scoped objects left out); then rollouts and health checks through the API server's service
+ * proxy, and per-resource object counts. The scratch namespace is either the standing `drill.namespace` (it must
+ * exist with the drill label; emptied before and after, so the drill needs rights there only) or, without it or
+ * with an explicit `--namespace`, `<namespacePrefix><date>` created and deleted by the drill (needs the right
+ * to create namespaces: local and admin runs).
  */
 export async function prepareKubeDrill(ctx: DrillContext): Promise<DrillTarget | undefined> {
   const artifact = ctx.artifacts.find((a): a is Artifact & { facts: KubeFacts } => a.kind === 'kube-tar' && a.facts.type === 'kube');
@@ -27,17 +31,34 @@ export async function prepareKubeDrill(ctx: DrillContext): Promise<DrillTarget |
   if (!artifact || (kubeConfig === undefined && ctx.config.sources.kube === undefined)) return undefined;
   const kube = new KubeClient(kubeConfig ?? loadKubeConfig(ctx.config.sources.kube));
   const dashed = ctx.stamp.replace('_', '-');
-  const namespace = (ctx.options.namespace as string | undefined) ?? `${ctx.config.drill.namespacePrefix}${dashed}`;
+  const standing = ctx.options.namespace === undefined ? ctx.config.drill.namespace : undefined;
+  const namespace = (ctx.options.namespace as string | undefined) ?? standing ?? `${ctx.config.drill.namespacePrefix}${dashed}`;
   const restoreId = `drill-${dashed}`;
-  await createDrillNamespace(kube, namespace, artifact.facts.namespace, ctx.drillId);
-  ctx.cleanup(`namespace ${namespace}`, () => deleteDrillNamespace(kube, namespace));
+  // Resource types of the backup's namespaced objects: what the cleanup deletes by the restore label.
+  const restored: Array<{ groupVersion: string; resource: string }> = [];
+  let describe = `namespace ${namespace}`;
+  if (standing) {
+    await checkDrillNamespace(kube, namespace, artifact.facts.namespace, ctx.restore.signal);
+    // What an earlier drill left (killed, or kept with --keep): the namespace is the drill's alone.
+    const leftovers = await emptyDrillNamespace(kube, namespace, { signal: ctx.restore.signal });
+    if (leftovers.deleted.length > 0) {
+      ctx.restore.log.warn({ namespace, removed: leftovers.deleted.length, first: leftovers.deleted.slice(0, 5) }, 'drill namespace was not empty: removed what an earlier drill left');
+      describe += ` (${leftovers.deleted.length} leftover objects removed)`;
+    }
+    ctx.cleanup(`the objects in namespace ${namespace}`, async () => {
+      await emptyDrillNamespace(kube, namespace, { restore: { id: restoreId, resources: restored } });
+    });
+  } else {
+    await createDrillNamespace(kube, namespace, artifact.facts.namespace, ctx.drillId);
+    ctx.cleanup(`namespace ${namespace}`, () => deleteDrillNamespace(kube, namespace));
+  }
   const transforms: NonNullable<DrillTarget['transforms']> = { dropped: [], excluded: [] };
   let expected: ExpectedKubeCounts | undefined;
 
   return {
     vars: { namespace },
     scratch: { namespace },
-    describe: `namespace ${namespace}`,
+    describe,
     mode: 'kubernetes',
     transforms,
     restore: async (vars) => {
@@ -45,6 +66,7 @@ export async function prepareKubeDrill(ctx: DrillContext): Promise<DrillTarget |
         'kube',
         async () => {
           const { index, objects } = await readKubeArchive(ctx.restore, artifact);
+          for (const e of index.entries) if (e.namespace !== undefined) restored.push({ groupVersion: e.apiVersion, resource: e.resource });
           const actions = drillActions({
             productionHosts: collectProductionHosts(objects),
             domain: ctx.config.drill.domain,

@@ -82,6 +82,11 @@ const BUILTINS: BuiltinSpec[] = [
   { group: '', resource: 'limitranges', kind: 'LimitRange', short: ['limits'] },
   { group: '', resource: 'resourcequotas', kind: 'ResourceQuota', short: ['quota'], status: true },
   { group: '', resource: 'nodes', kind: 'Node', cluster: true, short: ['no'], status: true, fields: ['spec.unschedulable'] },
+  // Served by every real API server, seldom used: here so that RBAC rules naming them can be exercised.
+  { group: '', resource: 'podtemplates', kind: 'PodTemplate' },
+  { group: '', resource: 'replicationcontrollers', kind: 'ReplicationController', short: ['rc'], status: true },
+  { group: 'events.k8s.io', resource: 'events', kind: 'Event' },
+  { group: 'storage.k8s.io', resource: 'csistoragecapacities', kind: 'CSIStorageCapacity' },
   { group: 'apps', resource: 'deployments', kind: 'Deployment', short: ['deploy'], all: true, status: true, scale: true },
   { group: 'apps', resource: 'statefulsets', kind: 'StatefulSet', short: ['sts'], all: true, status: true, scale: true },
   { group: 'apps', resource: 'replicasets', kind: 'ReplicaSet', short: ['rs'], all: true, status: true, scale: true, fields: ['status.replicas'] },
