@@ -188,6 +188,11 @@ export interface DrillTarget {
   restore(vars: Readonly<Record<string, string>>): Promise<void>;
   /** After every restore: waits for the restored thing to serve (rollouts, health checks), in its own phase(s). */
   ready?(): Promise<void>;
+  /**
+   * After the restore: the recovery point this part reached, in seconds before the drill started, when it is not
+   * simply the backup's age (PostgreSQL point-in-time recovery replays WAL archived after the backup).
+   */
+  rpoSeconds?(): number | undefined;
   /** Data checks of the restored target against the manifest's facts. */
   checks(): Promise<CheckResult[]>;
   /** Objects the drill left out on purpose (for the report). */

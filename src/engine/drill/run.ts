@@ -157,6 +157,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     );
     const parts = await d.phase('scratch', () => prepareParts(d, manifest), (ps) => ps.map((p) => p.target!.describe).join(', ') || 'nothing to drill');
     await restoreParts(d, parts);
+    // A part that recovered closer to now than the backup's age (PostgreSQL point-in-time recovery) sets the RPO.
+    for (const p of parts) {
+      const rpo = p.target!.rpoSeconds?.();
+      if (rpo !== undefined && (d.report.rpoSeconds === null || rpo < d.report.rpoSeconds)) d.report.rpoSeconds = rpo;
+    }
     for (const p of parts) await p.target!.ready?.();
     await d.phase('data', () => checkData(d, parts), (n) => `${n} checks equal`);
     d.report.status = 'Passed';

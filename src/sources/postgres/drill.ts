@@ -29,6 +29,7 @@ export async function preparePostgresDrill(ctx: DrillContext): Promise<DrillTarg
   }
   const databases = dumps.map((a) => dbName(a.facts.database));
   const first = databases[0];
+  let pitr: import('./pitr/drill.js').PitrDrillResult | undefined;
   return {
     vars: { database: first, pgUrl: pgClientUrl(server, first) },
     scratch: { databases, server: kind },
@@ -43,9 +44,15 @@ export async function preparePostgresDrill(ctx: DrillContext): Promise<DrillTarg
           () => `${a.facts.database} → ${target} on ${pgServerDisplay(server)}`,
         );
       }
+      // With point-in-time recovery: base backup + all archived WAL, recovered to latest (pitr/drill.ts).
+      if (ctx.config.sources.postgres?.pitr?.enabled && ctx.artifacts.some((a) => a.kind === 'pg_basebackup-tar')) {
+        const started = drillStart(ctx.drillId);
+        pitr = await ctx.phase('postgres-pitr', async () => (await import('./pitr/drill.js')).pitrDrill(ctx, started, dumps.map((a) => a.facts.database)), (r) => r.detail);
+      }
     },
+    rpoSeconds: () => pitr?.rpoSeconds,
     checks: async () => {
-      const out: CheckResult[] = [];
+      const out: CheckResult[] = [...(pitr?.checks ?? [])];
       for (const a of dumps) out.push(...(await postgresChecks(server, dbName(a.facts.database), a.facts)));
       return out;
     },
@@ -72,6 +79,12 @@ export async function postgresChecks(serverUrl: string, database: string, facts:
   const found = out.filter((c) => c.actual !== 'missing').length;
   out.unshift({ kind: 'postgres', name: `${database}: tables`, ok: found === tables && out.every((c) => c.ok), expected: tables, actual: found });
   return out;
+}
+
+/** The drill's start from its id (`<UTC YYYYMMDDTHHMMSSZ>-drill`), for the point-in-time recovery's RPO. */
+function drillStart(drillId: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(drillId);
+  return m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`) : new Date();
 }
 
 async function dropDatabase(serverUrl: string, db: string): Promise<void> {

@@ -99,6 +99,8 @@ export async function backupBase(ctx: BackupContext, cfg: PostgresSourceConfig, 
 export async function addBaseBackup(ctx: BackupContext, result: BackupResult): Promise<BackupResult> {
   const cfg = ctx.config.sources.postgres;
   if (!cfg?.pitr?.enabled) return result;
+  // pg_basebackup is a side effect on the server and a store write: only with the backup lock held.
+  await (ctx as { held?: Promise<void> }).held;
   if (ctx.signal.aborted) return { ...result, failures: [...result.failures, { source: 'postgres', artifact: BASEBACKUP_ARTIFACT, error: 'interrupted before it started' }] };
   try {
     return { ...result, artifacts: [...result.artifacts, await backupBase(ctx, cfg)] };

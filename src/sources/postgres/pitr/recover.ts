@@ -163,3 +163,55 @@ function isoOf(s: string): string {
 function lastLines(s: string, n: number): string {
   return s.split('\n').filter(Boolean).slice(-n).join('; ');
 }
+
+export interface PrivateServer {
+  query<T extends pg.QueryResultRow = any>(db: string, sql: string): Promise<pg.QueryResult<T>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a (recovered, promoted) data directory privately: no TCP, its socket and a trust-only pg_hba.conf in
+ * `socketDir` (0700, the owner's), no archiving. For the drill's check that it starts and answers.
+ */
+export async function startPrivate(o: { pgdata: string; postgres: string; socketDir: string; owner?: Owner; log: Logger }): Promise<PrivateServer> {
+  const hba = join(o.socketDir, 'check_hba.conf');
+  await writeFile(hba, 'local all all trust\n', { mode: 0o600 });
+  const sock = join(o.socketDir, 'check-sock');
+  await mkdir(sock, { mode: 0o700 });
+  if (o.owner) for (const f of [hba, sock]) await chown(f, o.owner.uid, o.owner.gid);
+  const settings = { data_directory: o.pgdata, hba_file: hba, listen_addresses: '', unix_socket_directories: sock, port: String(PORT), archive_mode: 'off', ssl: 'off', logging_collector: 'off', lc_messages: 'C' };
+  const child = spawn(o.postgres, ['-D', o.pgdata, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C.UTF-8' },
+    ...(o.owner ? { uid: o.owner.uid, gid: o.owner.gid } : {}),
+  });
+  const tail = new BoundedText(16 * 1024);
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const ready = new Promise<boolean>((resolve) => {
+    for (const s of [child.stdout!, child.stderr!]) {
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => {
+        tail.push(d);
+        if (/database system is ready to accept connections/.test(d)) resolve(true);
+      });
+    }
+    void exited.then(() => resolve(false));
+  });
+  if (!(await ready)) throw new OperationError(`the recovered data directory does not start: ${lastLines(tail.toString(), 5)}`);
+  return {
+    query: async (db, sql) => {
+      const c = new pg.Client({ host: sock, port: PORT, user: 'postgres', database: db, connectionTimeoutMillis: 10_000 });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        return await c.query(sql);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
