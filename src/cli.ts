@@ -26,6 +26,7 @@ const scheduledDrill = lazy(drill, 'scheduledDrill');
 const scheduleCommand = lazy(() => import('./commands/schedule.js'), 'scheduleCommand');
 const walArchiveCommand = lazy(() => import('./commands/wal-archive.js'), 'walArchiveCommand');
 const checkCommand = lazy(() => import('./commands/check.js'), 'checkCommand');
+const logsCommand = lazy(() => import('./commands/logs.js'), 'logsCommand');
 
 function buildProgram(run: (p: Promise<number>) => void): Command {
   const program = new Command('gushen-dr')
@@ -82,6 +83,11 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .command('show <backup>')
     .description('show a backup manifest (<id> or latest)')
     .action((ref: string) => run(loadEnv(g()).then((env) => showCommand(env, ref))));
+
+  program
+    .command('logs <backup>')
+    .description("print a backup run's own log (<id> or latest), stored with it; -o json: the JSON lines")
+    .action((ref: string) => run(loadEnv(g()).then((env) => logsCommand(env, ref))));
 
   program
     .command('verify [backup]')

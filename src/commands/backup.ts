@@ -1,15 +1,15 @@
 import { runBackup } from '../engine/backup.js';
 import { backupMetrics, publishMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';
-import { createProgress } from '../observe/progress.js';
 import type { SourceName } from '../config/schema.js';
 import type { Schedule } from '../repository/layout.js';
 import type { Manifest } from '../repository/manifest.js';
-import { formatBytes, out, printJson, type Env } from './common.js';
+import { formatBytes, out, printJson, progressFor, type Env } from './common.js';
 import { withSignals } from './signals.js';
 
 export async function backupCommand(env: Env, opts: { schedule: Schedule; only?: SourceName[] }): Promise<number> {
   // Reporting stays inside the signal handling: a SIGTERM after the manifest is written must not skip metrics and webhook.
+  const progress = progressFor(env, 'backup');
   const manifest = await withSignals(env.log, async (signal) => {
     const m = await runBackup({
       config: env.config,
@@ -18,8 +18,9 @@ export async function backupCommand(env: Env, opts: { schedule: Schedule; only?:
       only: opts.only,
       log: env.log,
       signal,
-      progress: createProgress(process.stderr.isTTY === true && env.output === 'table'),
-    });
+      progress,
+      logCapture: env.logCapture,
+    }).finally(() => progress.stop());
     await reportBackup(env, m);
     return m;
   });

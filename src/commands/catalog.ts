@@ -2,7 +2,7 @@ import { listBackups, resolveBackup } from '../repository/catalog.js';
 import { verifyBackup } from '../engine/verify.js';
 import { prune } from '../repository/prune.js';
 import { loadIdentities } from '../config/keys.js';
-import { formatAge, formatBytes, out, printJson, table, type Env } from './common.js';
+import { formatAge, formatBytes, out, printJson, progressFor, table, type Env } from './common.js';
 import { manifestTrust } from './trust.js';
 import { printBaseBackupWindow, printRecoveryWindow, printWalPrune, printWalVerify, pruneWalCommand, verifyWalCommand } from './pitr.js';
 import { UsageError } from '../util/errors.js';
@@ -91,13 +91,15 @@ export async function verifyCommand(env: Env, ref: string | undefined, opts: { d
     return wal.ok ? 0 : 1;
   }
   const manifest = await resolveBackup(env.store, ref, trust);
+  const progress = progressFor(env, 'verify');
   const results = await verifyBackup({
     store: env.store,
     manifest,
     config: env.config,
     log: env.log,
     deep: identities ? { identities, scratchDir: opts.scratchDir ?? env.config.scratchDir } : undefined,
-  });
+    progress,
+  }).finally(() => progress.stop());
   const ok = results.every((r) => r.ok) && manifest.status === 'Completed';
   const wal = opts.wal ? await verifyWalCommand(env, identities) : undefined;
   if (env.output === 'json') printJson({ backup: manifest.id, status: manifest.status, ok, signatureChecked: trust.publicKeys !== undefined, results, ...(wal ? { wal } : {}) });

@@ -2,8 +2,10 @@ import { resolveConfigPath, type Config } from '../config/index.js';
 import { loadConfig } from '../sources/registry.js';
 import { openStore, type ObjectStore } from '../store/index.js';
 import { createLogger, type Logger, type LogLevel } from '../util/log.js';
+import { LogCapture } from '../util/log-capture.js';
 import { UsageError } from '../util/errors.js';
 import { configureZstd } from '../util/compression.js';
+import { createProgress, type Progress } from '../observe/progress.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -16,6 +18,8 @@ export interface Env {
   store: ObjectStore;
   log: Logger;
   output: 'table' | 'json';
+  /** Every JSON line `log` writes, for whoever opens a session (a backup stores its own log). */
+  logCapture?: LogCapture;
 }
 
 export function parseOutput(v: string): 'table' | 'json' {
@@ -23,15 +27,21 @@ export function parseOutput(v: string): 'table' | 'json' {
   return v;
 }
 
-export function createLog(g: GlobalOptions): Logger {
-  return createLogger(g.logLevel);
+export function createLog(g: GlobalOptions, capture?: LogCapture): Logger {
+  return createLogger(g.logLevel, undefined, capture);
 }
 
 export async function loadEnv(g: GlobalOptions): Promise<Env> {
-  const log = createLog(g);
+  const logCapture = new LogCapture();
+  const log = createLog(g, logCapture);
   const config = await loadConfig(resolveConfigPath(g.config));
   configureZstd(config.zstd);
-  return { config, store: openStore(config.store), log, output: g.output };
+  return { config, store: openStore(config.store), log, output: g.output, logCapture };
+}
+
+/** Progress of a command's artifact reads or writes: bars on a terminal (table output), else JSON progress lines. */
+export function progressFor(env: Env, operation: string): Progress {
+  return createProgress({ tty: process.stderr.isTTY === true && env.output === 'table', log: env.log, operation });
 }
 
 /** Writes a line to stdout (results), never logs. */

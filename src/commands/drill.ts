@@ -4,7 +4,7 @@ import { drillMetrics, fmtSeconds, listReports, reportMarkdown, type DrillReport
 import type { DrillJobResult } from '../schedule/index.js';
 import { publishMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';
-import { out, printJson, table, type Env } from './common.js';
+import { out, printJson, progressFor, table, type Env } from './common.js';
 import { withSignals } from './signals.js';
 import { loadSigningPublicKeys } from '../config/signing.js';
 
@@ -21,6 +21,7 @@ export interface DrillFlags {
 export async function drillAndReport(env: Env, signal: AbortSignal, f: Partial<DrillFlags> = {}): Promise<DrillReport> {
   const identities = await loadIdentities(env.config, f.identity);
   const publicKeys = await loadSigningPublicKeys(env.config);
+  const progress = progressFor(env, 'drill');
   const report = await runDrill({
     store: env.store,
     config: env.config,
@@ -32,7 +33,8 @@ export async function drillAndReport(env: Env, signal: AbortSignal, f: Partial<D
     keepOnFailure: f.keepOnFailure,
     namespace: f.namespace,
     signal,
-  });
+    progress,
+  }).finally(() => progress.stop());
   await publishMetrics(drillMetrics(report), env.config.metrics, env.log, { schedule: 'drill' });
   if (report.status !== 'Passed' || env.config.notify.onSuccess) {
     await notifyWebhook(

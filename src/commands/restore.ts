@@ -3,7 +3,7 @@ import { loadIdentities } from '../config/keys.js';
 import type { SourceName } from '../config/schema.js';
 import { runRestore, type RestoreRunOptions } from '../engine/restore.js';
 import { SOURCES } from '../sources/registry.js';
-import { out, printJson, table, type Env } from './common.js';
+import { out, printJson, progressFor, table, type Env } from './common.js';
 import { withSignals } from './signals.js';
 import { manifestTrust } from './trust.js';
 
@@ -26,6 +26,7 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
   const manifest = await resolveBackup(env.store, ref, { ...(await manifestTrust(env)), sources: restoring });
   if (manifest.status !== 'Completed') env.log.warn({ backup: manifest.id, status: manifest.status }, 'restoring from a backup that is not Completed');
   const identities = await loadIdentities(env.config, f.identity);
+  const progress = progressFor(env, 'restore');
   const report = await withSignals(env.log, (signal) =>
     runRestore({
       ...(perSource as Partial<RestoreRunOptions>),
@@ -37,7 +38,8 @@ export async function restoreCommand(env: Env, ref: string, f: RestoreFlags): Pr
       only: f.only,
       scratchDir: f.scratchDir ?? env.config.scratchDir,
       signal,
-    }),
+      progress,
+    }).finally(() => progress.stop()),
   );
   if (env.output === 'json') printJson(report);
   else {

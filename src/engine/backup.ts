@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
 import type { Config, SourceName } from '../config/schema.js';
 import { loadRecipients } from '../config/keys.js';
 import { loadSigningKey } from '../config/signing.js';
-import { backupId, backupPrefix, type Schedule } from '../repository/layout.js';
+import { backupId, backupLogKey, backupPrefix, type Schedule } from '../repository/layout.js';
 import { FORMAT_VERSION, type Artifact, type Failure, type Manifest } from '../repository/manifest.js';
 import { writeManifest } from '../repository/manifest-signature.js';
 import type { ObjectStore } from '../store/types.js';
@@ -13,6 +14,7 @@ import type { BackupFn, Source } from '../sources/source.js';
 import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import type { LogSession } from '../util/log-capture.js';
 import { mapLimit } from '../util/concurrency.js';
 import { TOOL_VERSION } from '../version.js';
 
@@ -29,6 +31,8 @@ export interface BackupRunOptions {
   /** For tests: the registry (default: every source gushen-dr knows). */
   registry?: readonly Source<any, any>[];
   now?: () => Date;
+  /** The command's log capture: what it collects during the run is stored as the backup's log.jsonl, before the manifest. */
+  logCapture?: { begin(): LogSession };
 }
 
 /** Which configured sources this run covers; naming an unconfigured one is bad usage. */
@@ -48,6 +52,15 @@ export function selectSources(config: Config, only?: SourceName[], registry: rea
  * then write the manifest, last. Only a run where everything passed is Completed.
  */
 export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
+  const session = opts.logCapture?.begin();
+  try {
+    return await backupSet(opts, session);
+  } finally {
+    session?.end();
+  }
+}
+
+async function backupSet(opts: BackupRunOptions, session: LogSession | undefined): Promise<Manifest> {
   const { config, store, log } = opts;
   const now = opts.now ?? (() => new Date());
   const registry = opts.registry ?? SOURCES;
@@ -124,6 +137,13 @@ export async function runBackup(opts: BackupRunOptions): Promise<Manifest> {
     };
     // A source's facts that its own schema refuses would make the backup unrestorable: fail now, not at restore time.
     checkManifestSources(manifest, registry);
+    log.info({ backup: id, status, artifacts: verified.length, failures: failures.length }, 'writing the manifest');
+    // The run's own log, redacted (src/util/log-capture.ts), before the manifest: not an artifact, never signed.
+    if (session) {
+      await store
+        .put(backupLogKey(id), Readable.from([Buffer.from(session.text())]), { retain: true, signal: callerSignal })
+        .catch((err: unknown) => log.error({ key: backupLogKey(id), err: errorMessage(err) }, 'could not store the backup log'));
+    }
     // Signature first, manifest last (src/repository/manifest-signature.ts): the manifest alone marks it finished.
     await writeManifest(store, manifest, signing);
     log.info({ backup: id, status, artifacts: verified.length, failures: failures.length, signedBy: signing?.publicKey.fingerprint }, 'backup finished');

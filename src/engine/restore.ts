@@ -12,6 +12,8 @@ import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { openArtifact } from '../repository/artifact-reader.js';
 import { removeStaleStageDirs, stageParents } from '../util/stage-dir.js';
 import { checkIdentityOpens } from './check.js';
+import type { ArtifactProgress } from '../repository/artifact-writer.js';
+import { withReadProgress } from '../repository/read-progress.js';
 
 type OptionsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { options: infer O } ? O : never };
 type ReportsBySource = { [K in keyof SourceRestoreTypes]?: SourceRestoreTypes[K] extends { report: infer R } ? R : never };
@@ -28,6 +30,8 @@ export type RestoreRunOptions = OptionsBySource & {
   signal?: AbortSignal;
   /** For tests: the registry (default: every source gushen-dr knows). */
   registry?: readonly Source<any, any>[];
+  /** Reports every artifact read (bars on a terminal, else JSON progress lines). */
+  progress?: ArtifactProgress;
 };
 
 /** Each restored source's own report under its name, and every item line. */
@@ -61,7 +65,7 @@ export async function runRestore(opts: RestoreRunOptions): Promise<RestoreRunRep
   await removeStaleStageDirs(stageParents(opts.scratchDir ?? opts.config.scratchDir), opts.log);
 
   const ctx: RestoreContext = {
-    store: opts.store,
+    store: withReadProgress(opts.store, manifest.artifacts, opts.progress),
     manifest,
     identities: opts.identities,
     config: opts.config,

@@ -9,6 +9,8 @@ import { SOURCES, checkManifestSources, sourceNamed } from '../sources/registry.
 import type { Source } from '../sources/source.js';
 import type { Logger } from '../util/log.js';
 import { removeStaleStageDirs, stageParents } from '../util/stage-dir.js';
+import type { ArtifactProgress } from '../repository/artifact-writer.js';
+import { withReadProgress } from '../repository/read-progress.js';
 
 export interface VerifyResult {
   artifact: string;
@@ -29,8 +31,11 @@ export async function verifyBackup(opts: {
   deep?: { identities: Identity[]; scratchDir?: string };
   /** For tests: the registry (default: every source gushen-dr knows). */
   registry?: readonly Source<any, any>[];
+  /** Reports every artifact read (bars on a terminal, else JSON progress lines). */
+  progress?: ArtifactProgress;
 }): Promise<VerifyResult[]> {
-  const { store, manifest, log } = opts;
+  const { manifest, log } = opts;
+  const store = withReadProgress(opts.store, manifest.artifacts, opts.progress);
   const registry = opts.registry ?? SOURCES;
   if (opts.deep) checkManifestSources(manifest, registry);
   // Decrypted data that a killed restore, drill or deep verify left in the scratch directories goes first.

@@ -18,6 +18,8 @@ export interface ArtifactSpec {
   compressionLevel?: number;
   /** An upper estimate of the plaintext size, when the source knows one: sizes the S3 upload's parts. */
   expectedSize?: number;
+  /** The expected plaintext size for progress and ETA (Redis used_memory), when it differs from expectedSize. */
+  progressTotal?: number;
 }
 
 export type WrittenArtifact = Omit<Artifact, 'facts'>;
@@ -51,7 +53,7 @@ export class ArtifactWriter {
       seen += c.length;
       this.progress?.update(spec.name, seen);
     });
-    this.progress?.start(spec.name);
+    this.progress?.start(spec.name, spec.progressTotal ?? spec.expectedSize);
     try {
       await Promise.all([
         pipeline(

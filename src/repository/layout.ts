@@ -6,6 +6,7 @@ import { SCHEDULE_NAME_PATTERN } from '../config/schema.js';
  *
  *   backups/<id>/<artifact object>     one object per artifact, written first
  *   backups/<id>/manifest.json.sig     Ed25519 signature of manifest.json's bytes, when signing is configured
+ *   backups/<id>/log.jsonl             the backup run's own log (JSON lines, credentials redacted; not an artifact), before the manifest
  *   backups/<id>/manifest.json         written last; a backup without it is incomplete
  *   locks/backup/<timestamp>-<nonce>.json   lock claims (see src/repository/lock.ts)
  *   drills/<drill-id>/report.json|report.md
@@ -61,6 +62,12 @@ export function backupPrefix(id: string): string {
 
 export function manifestKey(id: string): string {
   return `${backupPrefix(id)}${MANIFEST_NAME}`;
+}
+
+/** The backup run's log (docs/format.md): plain JSON lines, credentials redacted, written just before the manifest. */
+export const BACKUP_LOG_NAME = 'log.jsonl';
+export function backupLogKey(id: string): string {
+  return `${backupPrefix(id)}${BACKUP_LOG_NAME}`;
 }
 
 export function manifestSignatureKey(id: string): string {

@@ -14,6 +14,8 @@ import { errorMessage } from '../../util/errors.js';
 import { removeStaleStageDirs, stageParents } from '../../util/stage-dir.js';
 import { drillIdAt, storeReport, type DrillReport, type PhaseName } from './report.js';
 import { assertChecksPassed, checkIdentityOpens, storeWriteCheck } from '../check.js';
+import type { ArtifactProgress } from '../../repository/artifact-writer.js';
+import { withReadProgress } from '../../repository/read-progress.js';
 
 export interface DrillOptions {
   store: ObjectStore;
@@ -33,6 +35,8 @@ export interface DrillOptions {
   now?: () => Date;
   /** For tests: the registry (default: every source gushen-dr knows). */
   registry?: readonly Source<any, any>[];
+  /** Reports every artifact read (bars on a terminal, else JSON progress lines). */
+  progress?: ArtifactProgress;
 }
 
 class PhaseFailure extends Error {
@@ -215,7 +219,7 @@ async function selectBackup(d: Drill): Promise<Manifest> {
 async function prepareParts(d: Drill, manifest: Manifest): Promise<Part[]> {
   const registry = d.o.registry ?? SOURCES;
   const restore: RestoreContext = {
-    store: d.o.store,
+    store: withReadProgress(d.o.store, manifest.artifacts, d.o.progress),
     manifest,
     identities: d.o.identities,
     config: d.o.config,

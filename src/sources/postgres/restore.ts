@@ -191,7 +191,7 @@ export async function restorePostgres(ctx: RestoreContext, options: PostgresRest
       }
       // An existing target is cleaned only with --force (one with tables was refused without it).
       const clean = plan.exists && opts.force === true;
-      log.info({ source: facts.database, target: name, server: where, jobs, clean }, 'postgres: restoring database');
+      log.info({ sourceDatabase: facts.database, target: name, server: where, jobs, clean }, 'postgres: restoring database');
       const args = ['--exit-on-error', '--no-password', `--dbname=${conn.connString}`];
       if (clean) args.push('--clean', '--if-exists');
       await runPgRestore(ctx, plan.artifact, pgRestore, args, conn, jobs);
@@ -218,7 +218,7 @@ export async function restorePostgres(ctx: RestoreContext, options: PostgresRest
       throw new PostgresRestoreError(msg, report);
     }
     report.items.push({ item, result: 'restored', detail: `${facts.tables.length} tables, ${rows} rows, row counts match the backup` });
-    log.info({ source: facts.database, target: name, tables: facts.tables.length, rows, seconds: (Date.now() - t0) / 1000 }, 'postgres: database restored and row counts match');
+    log.info({ sourceDatabase: facts.database, target: name, tables: facts.tables.length, rows, seconds: (Date.now() - t0) / 1000 }, 'postgres: database restored and row counts match');
   }
   return report;
 }

@@ -99,7 +99,8 @@ export const backupRedis: BackupFn = async (ctx) => {
   const cfg = ctx.config.sources.redis;
   if (!cfg) throw new UsageError('sources.redis is not configured');
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url', { passwordFile: cfg.passwordFile });
-  const log = ctx.log.child({ source: 'redis', method: cfg.method });
+  // ctx.log carries `source` already: binding it again would write the key twice on every line.
+  const log = ctx.log.child({ method: cfg.method });
   const started = Date.now();
   // Without a command timeout a server that stops answering (dead peer, hung process) hangs the backup forever.
   const timeoutMs = redisTimeoutMs(cfg);
@@ -136,7 +137,7 @@ export const backupRedis: BackupFn = async (ctx) => {
       try {
         written = await ctx.writer.write(
           // An RDB is smaller than the memory its data uses; twice that is a safe upper estimate for sizing parts.
-          { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel, expectedSize: 2 * Number(memory.get('used_memory') ?? 0) || undefined },
+          { name: REDIS_ARTIFACT_NAME, source: 'redis', kind: 'redis-rdb', compression: 'zstd', compressionLevel: cfg.compressionLevel, expectedSize: 2 * Number(memory.get('used_memory') ?? 0) || undefined, progressTotal: Number(memory.get('used_memory') ?? 0) || undefined },
           v,
           ctx.signal,
         );
