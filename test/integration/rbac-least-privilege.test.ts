@@ -44,7 +44,7 @@ interface Run {
   stderr: string;
 }
 
-/** A CRD for a group that real clusters have (K3s's HelmChart controller, cert-manager's ACME, prometheus-operator). */
+/** A CRD for a group that real clusters have (K3s's HelmChart and addon controllers, cert-manager's ACME, prometheus-operator). */
 function crd(group: string, kind: string, plural: string): Obj {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -104,7 +104,12 @@ describe.skipIf(!hasKubectl)('least privilege: backups and the drill as their ow
     expect(applied).toContain(`namespace/${DRILL_NS} created`);
     expect(applied).toContain('role.rbac.authorization.k8s.io/gushen-dr-drill created');
     // Groups the backup and drill Roles name that a real cluster serves through CRDs: with them, every rule can be used.
-    await applyAsAdmin('crds.yaml', [crd('acme.cert-manager.io', 'Challenge', 'challenges'), crd('helm.cattle.io', 'HelmChart', 'helmcharts'), crd('monitoring.coreos.com', 'PrometheusRule', 'prometheusrules')]);
+    await applyAsAdmin('crds.yaml', [
+      crd('acme.cert-manager.io', 'Challenge', 'challenges'),
+      crd('helm.cattle.io', 'HelmChart', 'helmcharts'),
+      crd('k3s.cattle.io', 'Addon', 'addons'),
+      crd('monitoring.coreos.com', 'PrometheusRule', 'prometheusrules'),
+    ]);
 
     const kubeconfigFor = async (sa: string): Promise<string> => {
       const file = join(p.dir, `${sa}.kubeconfig`);
@@ -287,6 +292,14 @@ describe.skipIf(!hasKubectl)('least privilege: backups and the drill as their ow
     expect(left).toEqual(['ConfigMap/kube-root-ca.crt', 'Role/gushen-dr-drill', 'RoleBinding/gushen-dr-drill', 'ServiceAccount/default']);
     expect(denials(p.kube.auditLog(), DRILL_SA)).toEqual([]);
   }, 120_000);
+
+  it('emptying leaves resource types in sources.kube.excludeResources alone (never backed up, never restored)', async () => {
+    await applyAsAdmin('excluded.yaml', [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'not-ours', namespace: DRILL_NS }, stringData: { k: 'v' } }]);
+    const client = new KubeClient(loadKubeConfig({ kubeconfig: drillConfig.sources.kube!.kubeconfig }));
+    expect((await emptyDrillNamespace(client, DRILL_NS, { excludeResources: ['secrets'] })).deleted).toEqual([]);
+    expect(p.kube.get('v1', 'Secret', DRILL_NS, 'not-ours')).toBeDefined();
+    expect((await emptyDrillNamespace(client, DRILL_NS)).deleted).toEqual([`secrets ${DRILL_NS}/not-ours`]);
+  });
 
   it('emptying fails, naming the resource, when the caller cannot list everything in the namespace', async () => {
     const file = join(p.dir, 'nobody.kubeconfig');

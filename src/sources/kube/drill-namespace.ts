@@ -3,6 +3,7 @@ import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import { collectionPath, isNotFound, objectPath, type ApiResource, type KubeClient } from '../shared/kube-client.js';
 import { qualifiedResource } from './archive.js';
 import { discoverResources } from './discovery.js';
+import { isExcluded } from './filters.js';
 import { DRILL_LABEL } from './scratch-namespace.js';
 
 /**
@@ -46,6 +47,8 @@ export function keptInDrillNamespace(qr: string, obj: any): boolean {
 export interface EmptyOptions {
   /** First delete what this restore created, by its `gushen-dr.io/restore` label, one collection per resource. */
   restore?: { id: string; resources: ReadonlyArray<{ groupVersion: string; resource: string }> };
+  /** `sources.kube.excludeResources`: never backed up, so never restored, and not looked at (the drill may lack rights on them). */
+  excludeResources?: readonly string[];
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -88,7 +91,8 @@ export async function emptyDrillNamespace(client: KubeClient, ns: string, opts: 
 
   const discovery = await discoverResources(client, signal);
   if (discovery.failedGroups.length > 0) throw new OperationError(`cannot check that namespace ${ns} is empty: discovery of ${discovery.failedGroups.join('; ')}`);
-  const resources = dedupe(discovery.resources.filter((r) => r.namespaced && r.verbs.includes('delete')));
+  const exclude = opts.excludeResources ?? [];
+  const resources = dedupe(discovery.resources.filter((r) => r.namespaced && r.verbs.includes('delete') && !isExcluded(r.resource, r.group, exclude)));
   const deadline = Date.now() + timeoutMs;
   for (let round = 1; ; round++) {
     const left: string[] = [];

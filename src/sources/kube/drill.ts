@@ -40,13 +40,14 @@ export async function prepareKubeDrill(ctx: DrillContext): Promise<DrillTarget |
   if (standing) {
     await checkDrillNamespace(kube, namespace, artifact.facts.namespace, ctx.restore.signal);
     // What an earlier drill left (killed, or kept with --keep): the namespace is the drill's alone.
-    const leftovers = await emptyDrillNamespace(kube, namespace, { signal: ctx.restore.signal });
+    const excludeResources = ctx.config.sources.kube?.excludeResources ?? [];
+    const leftovers = await emptyDrillNamespace(kube, namespace, { excludeResources, signal: ctx.restore.signal });
     if (leftovers.deleted.length > 0) {
       ctx.restore.log.warn({ namespace, removed: leftovers.deleted.length, first: leftovers.deleted.slice(0, 5) }, 'drill namespace was not empty: removed what an earlier drill left');
       describe += ` (${leftovers.deleted.length} leftover objects removed)`;
     }
     ctx.cleanup(`the objects in namespace ${namespace}`, async () => {
-      await emptyDrillNamespace(kube, namespace, { restore: { id: restoreId, resources: restored } });
+      await emptyDrillNamespace(kube, namespace, { restore: { id: restoreId, resources: restored }, excludeResources });
     });
   } else {
     await createDrillNamespace(kube, namespace, artifact.facts.namespace, ctx.drillId);
