@@ -769,6 +769,14 @@ describe('k8s/alerts', () => {
     const manifest = { formatVersion: 1, id: '20260301T020000Z-nightly', schedule: 'nightly', status: 'Completed', startedAt: new Date(at.getTime() - 60_000).toISOString(), finishedAt: at.toISOString(), tool: { name: 'gushen-dr', version: 't' }, host: 'h', sources: ['postgres'], artifacts: [], failures: [] } as unknown as Manifest;
     const report = { status: 'Passed', finishedAt: at.toISOString(), rtoSeconds: 400, rpoSeconds: 3600 } as unknown as DrillReport;
     const exported = new Set([...(await backupMetrics(manifest).getMetricsAsJSON()), ...(await drillMetrics(report).getMetricsAsJSON())].map((m) => m.name));
+    // And what `gushen-dr wal-archive` serves (point-in-time recovery).
+    const { WalArchiver } = await import('../../src/sources/postgres/pitr/archiver.js');
+    const { generateX25519Identity } = await import('../../src/crypto/index.js');
+    const walConfig = parseConfig(
+      stringify({ store: { url: 'file:///nonexistent' }, encryption: { recipients: [generateX25519Identity().recipient] }, sources: { postgres: { url: 'postgres://u@h/', databases: ['d'], pitr: { enabled: true } } } }),
+    );
+    const archiver = new WalArchiver({ config: walConfig, store: undefined as never, log: (await import('../../src/util/log.js')).silentLogger, signal: new AbortController().signal });
+    for (const m of await archiver.registry.getMetricsAsJSON()) exported.add(m.name);
     const used = new Set(rules.flatMap((r) => [...String(r.expr).matchAll(/gushen_dr_[a-z_]+/g)].map((m) => m[0])));
     expect(used.size).toBeGreaterThanOrEqual(4);
     for (const name of used) expect(exported.has(name), name).toBe(true);
