@@ -2,7 +2,7 @@ import { loadIdentities } from '../config/keys.js';
 import { runDrill } from '../engine/drill/run.js';
 import { drillMetrics, fmtSeconds, listReports, reportMarkdown, type DrillReport } from '../engine/drill/report.js';
 import type { DrillJobResult } from '../schedule/index.js';
-import { publishMetrics } from '../observe/metrics.js';
+import { publishMetrics, runMetrics } from '../observe/metrics.js';
 import { notifyWebhook } from '../observe/notify.js';
 import { out, printJson, progressFor, table, type Env } from './common.js';
 import { withSignals } from './signals.js';
@@ -35,7 +35,7 @@ export async function drillAndReport(env: Env, signal: AbortSignal, f: Partial<D
     signal,
     progress,
   }).finally(() => progress.stop());
-  await publishMetrics(drillMetrics(report), env.config.metrics, env.log, { schedule: 'drill' });
+  await publishMetrics(drillRunMetrics(report), env.config.metrics, env.log, { schedule: 'drill' });
   if (report.status !== 'Passed' || env.config.notify.onSuccess) {
     await notifyWebhook(
       env.config.notify.webhook,
@@ -46,13 +46,19 @@ export async function drillAndReport(env: Env, signal: AbortSignal, f: Partial<D
   return report;
 }
 
+/** The drill's own gauges and the metrics every command run reports (attempts, failures, last success: source "all"). */
+function drillRunMetrics(r: DrillReport) {
+  const run = { command: 'drill' as const, schedule: 'drill', sources: ['all'], failedSources: r.status === 'Passed' ? [] : ['all'], startedAt: r.startedAt, finishedAt: r.finishedAt };
+  return runMetrics(run, r.id, drillMetrics(r));
+}
+
 /** The scheduler's drill job. */
 export async function scheduledDrill(env: Env, signal: AbortSignal): Promise<DrillJobResult> {
   const r = await drillAndReport(env, signal);
   return {
     passed: r.status === 'Passed',
     id: r.id,
-    metrics: drillMetrics(r),
+    metrics: drillRunMetrics(r),
     summary: r.status === 'Passed' ? `RTO ${fmtSeconds(r.rtoSeconds)}, RPO ${fmtSeconds(r.rpoSeconds)}` : `failed in ${r.failure?.phase}: ${r.failure?.error ?? ''}`.slice(0, 200),
   };
 }

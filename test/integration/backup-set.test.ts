@@ -123,15 +123,19 @@ describe('backup sets end to end', () => {
       const logs = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
       expect(logs.some((l) => l.level === 50 && l.source === 'redis' && l.msg === 'source failed')).toBe(true);
       const prom = await readFile(textfile, 'utf8');
-      expect(prom).toContain('gushen_dr_backup_status{schedule="nightly"} 0.5');
+      expect(prom).toContain('gushen_dr_backup_status{schedule="nightly",status="PartiallyFailed"} 1');
+      expect(prom).toContain('gushen_dr_backup_status{schedule="nightly",status="Completed"} 0');
+      expect(prom).toContain('gushen_dr_failures_total{command="backup",schedule="nightly",source="redis"} 1');
+      expect(prom).toMatch(/gushen_dr_last_success_timestamp_seconds\{command="backup",schedule="nightly",source="postgres"\} [1-9]/);
+      expect(prom).toContain('gushen_dr_last_success_timestamp_seconds{command="backup",schedule="nightly",source="redis"} 0');
       expect(prom).toContain('gushen_dr_backup_failures{schedule="nightly",source="redis"} 1');
       expect(prom).not.toContain('gushen_dr_backup_last_success_timestamp_seconds{');
       expect(hooks).toEqual([expect.objectContaining({ event: 'backup', id, status: 'PartiallyFailed', failures: m.failures })]);
-      // Pushgateway: POST (pushAdd) to the job's group; no last-success series is pushed for a failed run
-      expect(pushes).toHaveLength(1);
-      expect(pushes[0]).toMatchObject({ method: 'POST', url: '/metrics/job/gushen-dr/schedule/nightly' });
-      expect(pushes[0].body).toContain('gushen_dr_backup_status{schedule="nightly"} 0.5');
-      expect(pushes[0].body).not.toContain('gushen_dr_backup_last_success_timestamp_seconds');
+      // Pushgateway: read once (counters continue from its group), then POST (pushAdd) to the job's group; no
+      // schedule-wide last-success series is pushed for a failed run
+      expect(pushes.map((x) => `${x.method} ${x.url}`)).toEqual(['GET /metrics', 'POST /metrics/job/gushen-dr/schedule/nightly']);
+      expect(pushes[1].body).toContain('gushen_dr_backup_status{schedule="nightly",status="PartiallyFailed"} 1');
+      expect(pushes[1].body).not.toContain('gushen_dr_backup_last_success_timestamp_seconds');
     } finally {
       hook.close();
     }

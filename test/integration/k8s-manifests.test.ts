@@ -764,6 +764,28 @@ describe('k8s/alerts', () => {
     }
   });
 
+  it('every alert has a runbook_url to its own heading in docs/runbook.md, and the runbook names no other alert', () => {
+    const runbook = readFileSync(join(K8S, '..', 'docs/runbook.md'), 'utf8');
+    const anchors = new Set([...runbook.matchAll(/^#+ (.+)$/gm)].map((m) => m[1].trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')));
+    for (const r of rules) {
+      const url = String(r.annotations.runbook_url ?? '');
+      expect(url, r.alert).toMatch(/^https:\/\/\S+\/docs\/runbook\.md#[a-z0-9-]+$/);
+      expect(anchors.has(url.slice(url.indexOf('#') + 1)), `${r.alert}: ${url}`).toBe(true);
+    }
+    // Names as the rules spell them: `GushenDR…` (the runbook once said GushenDrDrillFailed).
+    const named = new Set([...runbook.matchAll(/Gushen[A-Za-z]+/g)].map((m) => m[0]).filter((n) => /^GushenD[Rr]/.test(n)));
+    expect([...named].filter((n) => !rules.some((r) => r.alert === n))).toEqual([]);
+  });
+
+  it('the nightly and monthly alerts count only their own schedule, per source; none waits days on absent()', () => {
+    const alert = (name: string) => rules.find((r) => r.alert === name)!;
+    expect(alert('GushenDRNoCompletedBackup').expr).toMatch(/gushen_dr_last_success_timestamp_seconds\{command="backup",schedule="nightly"\}/);
+    expect(alert('GushenDRNoCompletedMonthlyBackup').expr).toMatch(/gushen_dr_last_success_timestamp_seconds\{command="backup",schedule="monthly"\}/);
+    for (const r of rules) {
+      if (/absent\(/.test(String(r.expr))) expect(String(r.for), r.alert).toMatch(/^\d+m$/);
+    }
+  });
+
   it('uses only metric names that gushen-dr actually exports', async () => {
     const at = new Date('2026-03-01T02:10:00Z');
     const manifest = { formatVersion: 1, id: '20260301T020000Z-nightly', schedule: 'nightly', status: 'Completed', startedAt: new Date(at.getTime() - 60_000).toISOString(), finishedAt: at.toISOString(), tool: { name: 'gushen-dr', version: 't' }, host: 'h', sources: ['postgres'], artifacts: [], failures: [] } as unknown as Manifest;

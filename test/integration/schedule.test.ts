@@ -124,7 +124,7 @@ describe('gushen-dr schedule (the real CLI, PostgreSQL source, file:// store)', 
     expect(m1.status).toBe(200);
     expect(m1.type).toMatch(/^text\/plain/);
     const metrics1 = parseMetrics(m1.body);
-    expect(metrics1.get('gushen_dr_backup_status{schedule="nightly"}')).toBe(1);
+    expect(metrics1.get('gushen_dr_backup_status{schedule="nightly",status="Completed"}')).toBe(1);
     const lastSuccess = metrics1.get('gushen_dr_backup_last_success_timestamp_seconds{schedule="nightly"}');
     expect(lastSuccess).toBeGreaterThan(Date.now() / 1000 - 120);
     expect(metrics1.get('gushen_dr_schedule_runs_total{job="nightly",result="Completed"}')).toBeGreaterThanOrEqual(2);
@@ -260,7 +260,8 @@ describe('Scheduler (in-process, controllable jobs)', () => {
     const h = (await (await fetch(`${base}/healthz`)).json()) as any;
     expect(h.jobs[first].lastRun.result).toBe('Failed');
     const m1 = parseMetrics(await scheduler.renderMetrics());
-    expect(m1.get(`gushen_dr_backup_status{schedule="${first}"}`)).toBe(0);
+    expect(m1.get(`gushen_dr_backup_status{schedule="${first}",status="Completed"}`)).toBe(0);
+    expect(m1.get(`gushen_dr_backup_status{schedule="${first}",status="Failed"}`)).toBe(1);
     if (first === 'nightly') {
       expect(m1.get('gushen_dr_backup_last_success_timestamp_seconds{schedule="nightly"}')).toBe(successAt.getTime() / 1000);
     }
