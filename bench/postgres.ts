@@ -64,14 +64,14 @@
 import { storeSchema } from '../src/config/schema.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, createZstdCompress } from 'node:zlib';
 import { productionNodeFlags } from './production-node.js';
-import { bestOf } from './stats.js';
+import { bestOf, median } from './stats.js';
 import type { LogLevel } from '../src/util/log.js';
 
 const MiB = 1024 * 1024;
@@ -87,8 +87,14 @@ export interface PostgresBenchOptions {
   partSizeMiB?: number;
   /** Also time the built CLI (dist/cli.js); default: when it exists. */
   cli?: boolean;
-  /** Runs of each compared measurement (baseline, ours, CLI), taken in turn; the best of each is reported. Default 2. */
+  /** Runs of the S3 backup and of the restores, taken in turn; the best of each is reported. Default 2. */
   runs?: number;
+  /** Interleaved rounds of the backup comparison (bare pg_dump, bare pipeline, CLI, restic). Default 3. */
+  rounds?: number;
+  /** restic as a baseline when installed (default true). */
+  restic?: boolean;
+  /** Nightly backups for the stored-size comparison with restic (default 7; 0 skips it). */
+  nightlyDays?: number;
   log?: (line: string) => void;
 }
 
@@ -139,20 +145,53 @@ async function runChild(request: unknown, env: NodeJS.ProcessEnv): Promise<Child
  * Runs the built CLI (`dist/cli.js`, as `bin/gushen-dr.js` does) with a hook that reports the process's
  * maxRSS (VmHWM) on exit. Returns wall seconds and peak RSS.
  */
-async function runBuiltCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ wallSeconds: number; maxRssMiB: number; code: number | null; stderr: string }> {
-  const cli = pathToFileURL(join(ROOT, 'dist', 'cli.js')).href;
+async function runBuiltCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  root = ROOT,
+): Promise<{ wallSeconds: number; maxRssMiB: number; cpuSeconds: number; code: number | null; stderr: string }> {
+  const cli = pathToFileURL(join(root, 'dist', 'cli.js')).href;
   const code = [
     "process.on('exit', () => require('node:fs').writeSync(2, '\\nGDR_BENCH_MAXRSS_KIB ' + process.resourceUsage().maxRSS + '\\n'));",
     `import(${JSON.stringify(cli)}).then((m) => m.main([process.argv[0], 'gushen-dr', ...process.argv.slice(1)]));`,
   ].join('\n');
+  // Through bash, whose `times` adds up the CPU of the CLI and of every process it waited for (pg_dump, zstd).
+  const argv = [process.execPath, ...productionNodeFlags(), '-e', code, '--', ...args].map(shq).join(' ');
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...productionNodeFlags(), '-e', code, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('/bin/bash', ['-c', `${argv}; s=$?; times >&2; exit $s`], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exit = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const wallSeconds = secondsSince(t0);
   const m = /GDR_BENCH_MAXRSS_KIB (\d+)/.exec(err);
-  return { wallSeconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, code: exit, stderr: err.replace(/\n?GDR_BENCH_MAXRSS_KIB \d+\n/, '') };
+  return { wallSeconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: childCpu(err), code: exit, stderr: err.replace(/\n?GDR_BENCH_MAXRSS_KIB \d+\n/, '') };
+}
+
+const shq = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+/** The children's user + system CPU seconds from the second line of bash's `times` (`0m1.2s 0m0.3s`). */
+function childCpu(stderr: string): number {
+  const lines = stderr.trim().split('\n').slice(-2);
+  const t = [...(lines[1] ?? '').matchAll(/(\d+)m([\d.]+)s/g)].map((x) => Number(x[1]) * 60 + Number(x[2]));
+  return t.length === 2 ? t[0] + t[1] : NaN;
+}
+
+/** A shell command's wall seconds and the CPU seconds of everything it ran (bash `times`). */
+async function shTimed(cmd: string, env: NodeJS.ProcessEnv): Promise<{ seconds: number; cpuSeconds: number; stdout: string }> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn('/bin/bash', ['-o', 'pipefail', '-c', `${cmd}; s=$?; times >&2; exit $s`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`command failed (${code}): ${cmd.slice(0, 200)}: ${err.slice(-500)}`);
+  return { seconds: secondsSince(t0), cpuSeconds: childCpu(err), stdout: out };
+}
+
+/** Bytes under a directory (`du -sb`). */
+async function du(dir: string): Promise<number> {
+  return Number((await sh(`du -sb ${shq(dir)} | cut -f1`, process.env, true)).stdout.trim());
 }
 
 /** The child side: one backup or one restore, timed in-process; prints one JSON line. */
@@ -188,7 +227,7 @@ async function childMain(): Promise<void> {
     const { parseIdentity } = await import('../src/crypto/index.js');
     const { restorePostgres } = await import('../src/sources/postgres/restore.js');
     const manifest = {
-      formatVersion: 1 as const,
+      formatVersion: 2 as const,
       id: req.backupId,
       schedule: 'manual' as const,
       status: 'Completed' as const,
@@ -259,10 +298,8 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
     // Warm-up (page cache), and the plain size of a dump.
     const plain = await sh(`${PG_BIN}/pg_dump -Fc -Z0 -d bench | wc -c`, env, true);
     out.dumpPlainMiB = round(Number(plain.stdout.trim()) / MiB);
-    await quiet();
-    out.bareDumpZ0Seconds = round((await sh(`${PG_BIN}/pg_dump -Fc -Z0 -d bench > /dev/null`, env)).seconds);
 
-    // Compression: pg_dump's default gzip vs -Z0 + zstd 3.
+    // Compression: pg_dump's default gzip vs -Z0 + Node's zstd 3 (for reference; ours uses the zstd CLI).
     await quiet();
     const gz = await sh(`${PG_BIN}/pg_dump -Fc -d bench | wc -c`, env, true);
     out.bareDumpGzipSeconds = round(gz.seconds);
@@ -271,19 +308,8 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
     const nodeZstd = await dumpThroughNodeZstd(env, 'bench');
     out.dumpZ0NodeZstdSeconds = round(nodeZstd.seconds);
     out.dumpZ0NodeZstdMiB = round(nodeZstd.bytes / MiB);
-    if (await have('zstd')) {
-      const z = await bestOf(runs, async () => {
-        await quiet();
-        return sh(`${PG_BIN}/pg_dump -Fc -Z0 -d bench | zstd -3 -q -c | wc -c`, env, true);
-      });
-      out.bareDumpZstdSeconds = round(z.seconds);
-      out.bareDumpZstdMiB = round(Number(z.stdout.trim()) / MiB);
-    } else {
-      out.bareDumpZstdSeconds = 'skipped: zstd not installed';
-    }
     log(`compression: gzip ${out.bareDumpGzipSeconds} s / ${out.bareDumpGzipMiB} MiB; -Z0 + node zstd ${out.dumpZ0NodeZstdSeconds} s / ${out.dumpZ0NodeZstdMiB} MiB`);
 
-    // Ours: backup to S3, encrypted, in a child process.
     const key = generateX25519Identity();
     // The store's default multipart settings (storeSchema's part size, 2 in flight), as a user gets them.
     const defaults = storeSchema.parse({ url: 's3://x/' }).s3;
@@ -293,6 +319,119 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
       encryption: { recipients: [key.recipient] },
       sources: { postgres: { url: `${pgs.url}/`, databases: ['bench'], globals: false } },
     };
+    // The zstd level ours uses by default (sources.postgres.compressionLevel); the bare pipeline uses the same.
+    const { postgresConfigSchema } = await import('../src/sources/postgres/config.js');
+    const level = postgresConfigSchema.parse({ url: 'postgres://x/', databases: ['x'] }).compressionLevel;
+    out.zstdLevel = level;
+    const useCli = opts.cli ?? (await stat(join(ROOT, 'dist', 'cli.js')).then(() => true, () => false));
+    const idFile = join(work, 'bench-identity.txt'); // a throwaway key for this run, 0600, removed with `work`
+    const { formatIdentityFile } = await import('../src/crypto/index.js');
+    await writeFile(idFile, formatIdentityFile(key.identity, key.recipient, new Date()), { mode: 0o600 });
+    /** A config file for the built CLI: the S3 store (restores, the s3 rows) or a file:// directory. */
+    const cliConfig = async (name: string, storeUrl?: string) => {
+      const file = join(work, `${name}.yaml`);
+      const yaml = {
+        store: storeUrl ? { url: storeUrl } : { ...storeCfg, url: `s3://${s3.bucket}/${name}` },
+        encryption: { recipients: [key.recipient], identityFile: idFile },
+        sources: config.sources,
+        scratchDir: work,
+      };
+      await writeFile(file, JSON.stringify(yaml, null, 2)); // JSON is YAML
+      return file;
+    };
+    const cliBackup = async (cfgFile: string, root = ROOT, extra: string[] = []) => {
+      const run = await runBuiltCli(['--config', cfgFile, '--log-level', 'warn', 'backup', '--only', 'postgres', ...extra], env, root);
+      if (run.code !== 0) throw new Error(`gushen-dr backup failed (${run.code}): ${run.stderr.slice(-1000)}`);
+      return { ...run, seconds: run.wallSeconds };
+    };
+
+    // Interleaved rounds: each round runs every backup variant once, in the same order, each after a CHECKPOINT with
+    // no autovacuum running. Ratios are taken within a round (both sides of a ratio ran minutes apart at most) and the
+    // median of the rounds is reported, with the best run of each beside it.
+    const haveAge = await have('age');
+    const haveRestic = opts.restic !== false && (await have('restic'));
+    const before = process.env.GUSHEN_DR_BENCH_BEFORE; // a checkout of the previous version with dist/ built
+    const fileStore = join(work, 'file-store');
+    const cliFileCfg = useCli ? await cliConfig('cli-file', `file://${fileStore}`) : undefined;
+    const cliBeforeCfg = useCli && before ? await cliConfig('cli-before', `file://${join(work, 'before-store')}`) : undefined;
+    const resticEnv = { ...env, RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: join(work, 'restic-cache') };
+    const dumpCmd = `${PG_BIN}/pg_dump -Fc -Z0 -d bench`;
+    type Variant = { name: string; run: () => Promise<{ seconds: number; cpuSeconds: number; maxRssMiB?: number }> };
+    const variants: Variant[] = [{ name: 'z0', run: () => shTimed(`${dumpCmd} > /dev/null`, env) }];
+    if (haveAge) variants.push({ name: 'bareAge', run: () => shTimed(`${dumpCmd} | zstd -q -c -${level} | age -r ${key.recipient} > ${join(work, 'bare.age')}`, env) });
+    if (cliFileCfg) {
+      variants.push({
+        name: 'cliFile',
+        run: async () => {
+          await rm(fileStore, { recursive: true, force: true });
+          return cliBackup(cliFileCfg);
+        },
+      });
+    }
+    if (cliBeforeCfg) {
+      variants.push({
+        name: 'cliBefore',
+        run: async () => {
+          await rm(join(work, 'before-store'), { recursive: true, force: true });
+          return cliBackup(cliBeforeCfg, before);
+        },
+      });
+    }
+    if (haveRestic) {
+      const repo = join(work, 'restic');
+      variants.push({
+        name: 'resticFirst',
+        run: async () => {
+          await rm(repo, { recursive: true, force: true });
+          await rm(resticEnv.RESTIC_CACHE_DIR, { recursive: true, force: true });
+          await sh(`restic init -q --repo ${repo}`, resticEnv);
+          return shTimed(`${dumpCmd} | restic backup -q --repo ${repo} --stdin --stdin-filename bench.dump`, resticEnv);
+        },
+      });
+      variants.push({ name: 'resticRepeat', run: () => shTimed(`${dumpCmd} | restic backup -q --repo ${repo} --stdin --stdin-filename bench.dump`, resticEnv) });
+    }
+    const rounds = Math.max(1, opts.rounds ?? 3);
+    out.rounds = rounds;
+    const runsOf: Record<string, Array<{ seconds: number; cpuSeconds: number; maxRssMiB?: number }>> = {};
+    for (let r = 0; r < rounds; r++) {
+      for (const v of variants) {
+        await quiet();
+        const x = await v.run();
+        (runsOf[v.name] ??= []).push(x);
+        log(`round ${r + 1}/${rounds}: ${v.name} ${x.seconds.toFixed(2)} s (CPU ${x.cpuSeconds.toFixed(2)} s), load ${loadavg()[0].toFixed(1)}`);
+        if (v.name === 'bareAge') out.bareZstdAgeMiB = round((await stat(join(work, 'bare.age'))).size / MiB);
+        if (v.name === 'cliFile') out.cliFileStoredMiB = round((await du(join(fileStore, 'backups'))) / MiB);
+        if (v.name === 'resticFirst') out.resticFirstRepoMiB = round((await du(join(work, 'restic'))) / MiB);
+      }
+    }
+    await rm(join(work, 'bare.age'), { force: true });
+    for (const [name, rs] of Object.entries(runsOf)) {
+      out[`${name}Runs`] = rs.map((x) => x.seconds.toFixed(2)).join(' / ');
+      out[`${name}CpuRuns`] = rs.map((x) => x.cpuSeconds.toFixed(2)).join(' / ');
+      out[`${name}Seconds`] = round(median(rs.map((x) => x.seconds)));
+      out[`${name}BestSeconds`] = round(Math.min(...rs.map((x) => x.seconds)));
+      out[`${name}CpuSeconds`] = round(median(rs.map((x) => x.cpuSeconds)));
+    }
+    const roundRatio = (a: string, b: string) => {
+      if (!runsOf[a] || !runsOf[b]) return;
+      const rs = runsOf[a].map((x, i) => x.seconds / runsOf[b][i].seconds);
+      out[`ratio_${a}_${b}`] = round(median(rs));
+      out[`ratio_${a}_${b}_rounds`] = rs.map((x) => x.toFixed(2)).join(' / ');
+      out[`ratio_${a}_${b}_best`] = round(Math.min(...runsOf[a].map((x) => x.seconds)) / Math.min(...runsOf[b].map((x) => x.seconds)));
+      out[`cpuRatio_${a}_${b}`] = round(median(runsOf[a].map((x, i) => x.cpuSeconds / runsOf[b][i].cpuSeconds)));
+    };
+    roundRatio('cliFile', 'bareAge');
+    roundRatio('cliFile', 'z0');
+    roundRatio('cliFile', 'resticFirst');
+    roundRatio('cliFile', 'resticRepeat');
+    roundRatio('cliBefore', 'bareAge');
+    roundRatio('cliBefore', 'z0');
+    roundRatio('bareAge', 'z0');
+    if (runsOf.cliFile) out.cliFilePeakRssMiB = round(Math.max(...runsOf.cliFile.map((x) => x.maxRssMiB ?? 0)));
+    if (runsOf.cliBefore) out.cliBeforePeakRssMiB = round(Math.max(...runsOf.cliBefore.map((x) => x.maxRssMiB ?? 0)));
+    if (!haveRestic) out.resticFirstSeconds = 'skipped: restic not installed (apt-get install -y restic)';
+
+    // Ours: backup function to S3, encrypted, in a child process (its maxRSS is the peak RSS).
     // Each run writes its own backup (same id = same object keys; the restores use the fastest run's).
     let run = 0;
     const ours = await bestOf(runs, async () => {
@@ -306,41 +445,24 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
     out.oursBackupProcessSeconds = round(ours.wallSeconds);
     out.oursBackupPeakRssMiB = round(ours.maxRssMiB);
     out.oursStoredMiB = round(artifacts[0].stored.size / MiB);
-    const base = typeof out.bareDumpZstdSeconds === 'number' ? out.bareDumpZstdSeconds : out.dumpZ0NodeZstdSeconds;
-    out.ratioBackupVsBareDump = round(ours.seconds / base);
-    out.ratioBackupProcessVsBareDump = round(ours.wallSeconds / base);
-    log(`ours: ${out.oursBackupSeconds} s (process ${out.oursBackupProcessSeconds} s), peak RSS ${out.oursBackupPeakRssMiB} MiB; ratio ${out.ratioBackupVsBareDump}`);
+    log(`ours (function, S3): ${out.oursBackupSeconds} s (process ${out.oursBackupProcessSeconds} s), peak RSS ${out.oursBackupPeakRssMiB} MiB`);
 
-    // The real command, built: `gushen-dr backup --only postgres` (lock, backup, read-back verification, manifest).
-    const useCli = opts.cli ?? (await stat(join(ROOT, 'dist', 'cli.js')).then(() => true, () => false));
-    const cfgFile = join(work, 'gushen-dr.yaml');
+    // The real command into S3 (s3rver on the same two cores): lock, backup, read-back verification, manifest.
+    const cfgFile = await cliConfig('cli');
     if (useCli) {
-      const idFile = join(work, 'bench-identity.txt'); // a throwaway key for this run, 0600, removed with `work`
-      const { formatIdentityFile } = await import('../src/crypto/index.js');
-      await writeFile(idFile, formatIdentityFile(key.identity, key.recipient, new Date()), { mode: 0o600 });
-      const yaml = {
-        store: { ...storeCfg, url: `s3://${s3.bucket}/cli` },
-        encryption: { recipients: [key.recipient], identityFile: idFile },
-        sources: config.sources,
-        scratchDir: work,
-      };
-      await writeFile(cfgFile, JSON.stringify(yaml, null, 2)); // JSON is YAML
       const r = await bestOf(runs, async () => {
         await quiet();
-        const run = await runBuiltCli(['--config', cfgFile, '--log-level', 'warn', 'backup', '--only', 'postgres'], env);
-        if (run.code !== 0) throw new Error(`gushen-dr backup failed (${run.code}): ${run.stderr.slice(-1000)}`);
-        return { ...run, seconds: run.wallSeconds };
+        return cliBackup(cfgFile);
       });
       out.cliBackupSeconds = round(r.wallSeconds);
       out.cliBackupPeakRssMiB = round(r.maxRssMiB);
-      out.ratioCliBackupVsBareDump = round(r.wallSeconds / base);
-      log(`gushen-dr backup (dist/cli.js): ${out.cliBackupSeconds} s, peak RSS ${out.cliBackupPeakRssMiB} MiB; ratio ${out.ratioCliBackupVsBareDump}`);
+      log(`gushen-dr backup into s3rver (dist/cli.js): ${out.cliBackupSeconds} s, peak RSS ${out.cliBackupPeakRssMiB} MiB`);
     } else {
       out.cliBackupSeconds = 'skipped: dist/cli.js not built (npm run build)';
     }
 
     // The shell pipeline most people would write.
-    if ((await have('aws')) && (await have('age'))) {
+    if ((await have('aws')) && haveAge) {
       const cmd = `${PG_BIN}/pg_dump -Fc -d bench | age -r ${key.recipient} | aws s3 cp - s3://${s3.bucket}/shell/bench.dump.age --endpoint-url ${s3.endpoint} --only-show-errors`;
       await quiet();
       const shell = await sh(cmd, env);
@@ -351,6 +473,37 @@ export async function runPostgresBench(opts: PostgresBenchOptions): Promise<Reco
     } else {
       out.shellPipelineSeconds = 'skipped: needs aws (apt-get install -y awscli) and age';
       out.ratioBackupVsShellPipeline = 'skipped';
+    }
+
+    // Seven nightly backups, 1 % of the rows of the four large tables updated before each after the first: what
+    // each keeps in its store (ours: a full encrypted dump per night; restic: deduplicated chunks, compressed).
+    const days = opts.nightlyDays ?? 7;
+    if (useCli && haveRestic && days > 0) {
+      const nightlyStore = join(work, 'nightly-store');
+      const nightlyCfg = await cliConfig('nightly', `file://${nightlyStore}`);
+      const repo = join(work, 'restic-nightly');
+      await sh(`restic init -q --repo ${repo}`, resticEnv);
+      const sizes: string[] = [];
+      for (let day = 1; day <= days; day++) {
+        if (day > 1) {
+          await pgs.query('bench', `select setseed(${day / 100})`);
+          for (const sql of NIGHTLY_CHANGES) await pgs.query('bench', sql);
+          await pgs.query('bench', 'vacuum');
+        }
+        await quiet();
+        await cliBackup(nightlyCfg, ROOT, ['--schedule', 'nightly']);
+        await shTimed(`${dumpCmd} | restic backup -q --repo ${repo} --stdin --stdin-filename bench.dump`, resticEnv);
+        const [o, rs] = [await du(join(nightlyStore, 'backups')), await du(repo)];
+        sizes.push(`${(o / MiB).toFixed(0)}/${(rs / MiB).toFixed(0)}`);
+        log(`nightly day ${day}: ours ${(o / MiB).toFixed(1)} MiB, restic ${(rs / MiB).toFixed(1)} MiB`);
+        await new Promise((res) => setTimeout(res, 1100)); // backup ids are per second
+      }
+      out.nightlyDays = days;
+      out.nightlyOursStoredMiB = round((await du(join(nightlyStore, 'backups'))) / MiB);
+      out.nightlyResticStoredMiB = round((await du(repo)) / MiB);
+      out.nightlyStoredByDayMiB = sizes.join(' ');
+      await rm(nightlyStore, { recursive: true, force: true });
+      await rm(repo, { recursive: true, force: true });
     }
 
     // Restores: bare pg_restore from a local file vs ours from S3, same jobs.
@@ -420,6 +573,14 @@ async function quiesce(pgs: { query: (db: string, sql: string) => Promise<{ rows
   }
 }
 
+/** One night's changes: 1 % of the rows of each large table (pg_dump writes updated rows elsewhere in the table). */
+const NIGHTLY_CHANGES = [
+  'update trading.orders set price = price + 0.01, updated_at = now() where random() < 0.01',
+  'update market.bars set close = close + 0.000001 where random() < 0.01',
+  'update trading.fills set price = price + 0.0001 where random() < 0.01',
+  'update market.ticks set price = price + 0.0001 where random() < 0.01',
+];
+
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
@@ -442,7 +603,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const jobs = argValue('--jobs') ? Number(argValue('--jobs')) : 2;
     const partSizeMiB = argValue('--part-mib') ? Number(argValue('--part-mib')) : undefined;
     const runs = argValue('--runs') ? Number(argValue('--runs')) : undefined;
-    runPostgresBench({ sizeMiB, jobs, partSizeMiB, runs })
+    const rounds = argValue('--rounds') ? Number(argValue('--rounds')) : undefined;
+    const nightlyDays = argValue('--nightly-days') ? Number(argValue('--nightly-days')) : undefined;
+    runPostgresBench({ sizeMiB, jobs, partSizeMiB, runs, rounds, nightlyDays, restic: !process.argv.includes('--no-restic') })
       .then((r) => {
         if (process.argv.includes('--json')) console.log(JSON.stringify(r));
         else for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(36)} ${v}`);

@@ -237,14 +237,33 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
       const v = ratio(key);
       rows.push({ what, measured: v === undefined ? String(pg[key] ?? 'not measured') : `${f2(v)}`, target, met: v === undefined ? undefined : strict ? v < limit : v <= limit, note });
     };
-    add(`PostgreSQL backup (${mib}) / bare \`pg_dump -Fc -Z0 | zstd -3\`: backup function`, 'ratioBackupVsBareDump', '≤ 1.10', 1.1, false, `ours ${pg.oursBackupSeconds} s vs ${pg.bareDumpZstdSeconds} s`);
-    add('PostgreSQL backup / bare pg_dump: whole `gushen-dr backup --only postgres` (lock, verify after write, manifest)', 'ratioCliBackupVsBareDump', '≤ 1.10', 1.1, false, `${pg.cliBackupSeconds} s`);
-    add('PostgreSQL backup / `pg_dump -Fc | age | aws s3 cp -` (our backup process)', 'ratioBackupVsShellPipeline', '< 1.0', 1.0, true, `shell pipeline ${pg.shellPipelineSeconds} s`);
-    add('PostgreSQL backup / shell pipeline: whole `gushen-dr backup`', 'ratioCliBackupVsShellPipeline', '< 1.0', 1.0, true);
+    const L = pg.zstdLevel;
+    const rounds = (k: string) => (pg[`${k}_rounds`] ? `; rounds ${pg[`${k}_rounds`]}; best of each ${f2(pg[`${k}_best`])}; CPU ratio ${f2(pg[`cpuR${k.slice(1)}`] ?? NaN)}` : '');
+    const cliFile = `whole \`gushen-dr backup --only postgres\` into a file:// store (lock, backup, read-back, manifest; ${pg.cliFileSeconds} s median)`;
+    add(`PostgreSQL backup (${mib}): ${cliFile} / \`pg_dump -Fc -Z0 | zstd -${L} | age -r KEY > file\` (same level)`, 'ratio_cliFile_bareAge', '≤ 1.25', 1.25, false, `median of ${pg.rounds} interleaved rounds${rounds('ratio_cliFile_bareAge')}; bare ${pg.bareAgeSeconds} s`);
+    add('PostgreSQL backup: the same / restic 0.14 `restic backup --stdin` of the same dump, first backup into a new repository', 'ratio_cliFile_resticFirst', '< 1.0', 1.0, true, `restic ${pg.resticFirstSeconds} s${rounds('ratio_cliFile_resticFirst')}`);
+    add('PostgreSQL backup: the same / restic, repeat backup of unchanged data (deduplicated)', 'ratio_cliFile_resticRepeat', '—', Infinity, false, `reported, not judged: restic ${pg.resticRepeatSeconds} s${rounds('ratio_cliFile_resticRepeat')}`);
+    add('PostgreSQL backup: the same / raw `pg_dump -Fc -Z0 > /dev/null` (moonshot)', 'ratio_cliFile_z0', '≤ 1.10', 1.1, false, `raw ${pg.z0Seconds} s${rounds('ratio_cliFile_z0')}`);
+    if (pg.ratio_cliBefore_bareAge !== undefined) {
+      add('PostgreSQL backup, the version before issue 19 (zstd 3, plaintext through Node, lock before connecting) / the same bare pipeline', 'ratio_cliBefore_bareAge', '—', Infinity, false, `reported: ${pg.cliBeforeSeconds} s median${rounds('ratio_cliBefore_bareAge')}`);
+    }
+    if (num(pg.nightlyOursStoredMiB) !== undefined) {
+      rows.push({
+        what: `PostgreSQL: stored size of ${pg.nightlyDays} nightly backups, 1 % of the rows of the four large tables changed each day, ours / restic (deduplicated, compressed)`,
+        measured: `${f1(pg.nightlyOursStoredMiB)} / ${f1(pg.nightlyResticStoredMiB)} MiB (${f1(pg.nightlyOursStoredMiB / pg.nightlyResticStoredMiB)}×)`,
+        target: 'reported',
+        met: undefined,
+        note: `cumulative after each day, ours / restic MiB: ${pg.nightlyStoredByDayMiB}`,
+      });
+    }
+    add('PostgreSQL backup / `pg_dump -Fc | age | aws s3 cp -` (our backup function into s3rver)', 'ratioBackupVsShellPipeline', '< 1.0', 1.0, true, `shell pipeline ${pg.shellPipelineSeconds} s, ours ${pg.oursBackupProcessSeconds} s`);
+    add('PostgreSQL backup / shell pipeline: whole `gushen-dr backup` into s3rver', 'ratioCliBackupVsShellPipeline', '< 1.0', 1.0, true, `${pg.cliBackupSeconds} s`);
     const rss = num(pg.oursBackupPeakRssMiB);
     rows.push({ what: 'PostgreSQL backup peak RSS (backup function, S3, default parts)', measured: rss === undefined ? 'not measured' : `${f1(rss)} MiB`, target: '≤ 200 MiB', met: rss === undefined ? undefined : rss <= 200 });
-    const cliRss = num(pg.cliBackupPeakRssMiB);
-    if (cliRss !== undefined) rows.push({ what: 'PostgreSQL backup peak RSS: whole `gushen-dr backup` (dist/cli.js)', measured: `${f1(cliRss)} MiB`, target: '≤ 200 MiB', met: cliRss <= 200 });
+    for (const [k, label] of [['cliBackupPeakRssMiB', 'into s3rver'], ['cliFilePeakRssMiB', 'into a file:// store']] as const) {
+      const v = num(pg[k]);
+      if (v !== undefined) rows.push({ what: `PostgreSQL backup peak RSS: whole \`gushen-dr backup\` (dist/cli.js) ${label}`, measured: `${f1(v)} MiB`, target: '≤ 200 MiB', met: v <= 200 });
+    }
     add(`PostgreSQL restore / bare \`pg_restore -j ${o.jobs}\` (restore function, staged)`, 'ratioRestoreVsBareRestore', '≤ 1.15', 1.15, false, `ours ${pg.oursRestoreSeconds} s vs ${pg.bareRestoreSeconds} s`);
     if (o.jobs !== 1) add('PostgreSQL restore / bare `pg_restore -j 1` (restore function, streamed)', 'ratioRestoreJobs1VsBareRestore', '≤ 1.15', 1.15, false, `ours ${pg.oursRestoreJobs1Seconds} s vs ${pg.bareRestoreJobs1Seconds} s`);
     add(`PostgreSQL restore / bare pg_restore -j ${o.jobs}: whole \`gushen-dr restore --only postgres\``, 'ratioCliRestoreVsBareRestore', '≤ 1.15', 1.15, false, `${pg.cliRestoreSeconds} s`);
@@ -322,8 +341,12 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
   const redis = runs.get('redis')?.result;
   const base: Array<[string, unknown]> = pg
     ? [
-        ['`pg_dump -Fc -Z0 | zstd -3` (same compression as ours; best of 2)', pg.bareDumpZstdSeconds],
-        ['`pg_dump -Fc -Z0` (uncompressed)', pg.bareDumpZ0Seconds],
+        [`\`pg_dump -Fc -Z0 | zstd -${pg.zstdLevel} | age -r KEY > file\` (median; runs; CPU)`, pg.bareAgeSeconds === undefined ? undefined : `${pg.bareAgeSeconds} (${pg.bareAgeRuns}; CPU ${pg.bareAgeCpuRuns})`],
+        ['`pg_dump -Fc -Z0 > /dev/null` (median; runs; CPU)', pg.z0Seconds === undefined ? undefined : `${pg.z0Seconds} (${pg.z0Runs}; CPU ${pg.z0CpuRuns})`],
+        ['whole `gushen-dr backup --only postgres`, file:// store (median; runs; CPU)', pg.cliFileSeconds === undefined ? undefined : `${pg.cliFileSeconds} (${pg.cliFileRuns}; CPU ${pg.cliFileCpuRuns})`],
+        ['the same, the version before issue 19 (median; runs; CPU)', pg.cliBeforeSeconds === undefined ? undefined : `${pg.cliBeforeSeconds} (${pg.cliBeforeRuns}; CPU ${pg.cliBeforeCpuRuns})`],
+        ['`pg_dump -Fc -Z0 | restic backup --stdin`, first (median; runs; CPU)', typeof pg.resticFirstSeconds === 'number' ? `${pg.resticFirstSeconds} (${pg.resticFirstRuns}; CPU ${pg.resticFirstCpuRuns})` : pg.resticFirstSeconds],
+        ['the same, repeat (median; runs; CPU)', pg.resticRepeatSeconds === undefined ? undefined : `${pg.resticRepeatSeconds} (${pg.resticRepeatRuns}; CPU ${pg.resticRepeatCpuRuns})`],
         ['`pg_dump -Fc` (its default gzip)', pg.bareDumpGzipSeconds],
         ['`pg_dump -Fc | age -r KEY | aws s3 cp - s3://…` (s3rver)', pg.shellPipelineSeconds],
         [`\`pg_restore -j ${o.jobs}\` from a local file (best of 2)`, pg.bareRestoreSeconds],
@@ -337,7 +360,8 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
   lines.push('## Notes');
   lines.push('');
   lines.push('- "Backup function" rows time the source alone (pg_dump → row counts in the snapshot → SHA-256 → zstd → age → S3) in a child process; "whole gushen-dr" rows time the built CLI end to end, which adds Node start-up, the lock (a one-second settle), reading every artifact back after writing it, and the manifest.');
-  lines.push('- PostgreSQL: the baseline `pg_dump | zstd`, our backup, the CLI backup and each restore (bare, ours, CLI) run twice, one after the other, and the best run of each is used; every run starts after a CHECKPOINT with no autovacuum worker running, and restored databases are dropped after their run. Single runs here differed by up to a quarter from one another.');
+  lines.push("- PostgreSQL backup: raw `pg_dump -Fc -Z0`, the bare `pg_dump | zstd | age` pipeline (at our default level), the whole CLI into a file:// store and restic (first backup into a new repository, then a repeat) run in interleaved rounds, each run after a CHECKPOINT with no autovacuum worker running. A ratio is the median of the rounds' ratios (the best of each is shown beside it); CPU is the user + system time of every process of the run (bash `times`), without the PostgreSQL backend (ours adds the exact row counts on a second backend). On a shared machine wall times follow the load; CPU ratios much less. restic is Debian's (`apt-get install -y restic`, not needed by CI); without it its rows are skipped. `GUSHEN_DR_BENCH_BEFORE=<checkout with dist/ built>` adds that version as another variant of the rounds.");
+  lines.push('- PostgreSQL restores (bare, ours, CLI) and the S3 backup rows run twice, one after the other, and the best run of each is used; restored databases are dropped after their run.');
   lines.push('- PostgreSQL restore with more than one job: the dump is staged and verified first (pg_restore --jobs needs a file), then the data offsets that pg_dump could not write into its pipe are added to the staged copy (src/sources/postgres/archive.ts); without them the 2-job restore took as long as a 1-job one.');
   lines.push('- Redis: after the fill the server settles for a minute (the 1-minute keys expire) and one backup runs unmeasured (the first in a process loads modules and warms the JIT; its time is shown). Then each round runs `redis-cli --rdb`, `BGSAVE` alone and our three variants back to back. A ratio is the median of the rounds\' ratios: this machine drifted by 20 % and more within one run, and the best run of each could pair a fast moment of the baseline with a slow one of ours (or the other way round).');
   lines.push('- Peak RSS is the maxRSS of the process doing the work (the benchmark child or the CLI), including Node and tsx themselves.');

@@ -56,7 +56,7 @@ export async function showCommand(env: Env, ref: string): Promise<number> {
   out(
     table(
       ['ARTIFACT', 'KIND', 'SIZE', 'STORED', 'SHA-256', 'FACTS'],
-      m.artifacts.map((a) => [a.name, a.kind, formatBytes(a.size), formatBytes(a.stored.size), a.sha256.slice(0, 16), factsSummary(a.facts)]),
+      m.artifacts.map((a) => [a.name, a.kind, formatBytes(a.size), formatBytes(a.stored.size), a.sha256?.slice(0, 16) ?? '— (zstd check)', factsSummary(a.facts)]),
     ),
   );
   for (const f of m.failures) out(`FAILED ${f.artifact ?? f.source}: ${f.error}`);

@@ -9,7 +9,7 @@ import { writeManifest } from '../repository/manifest-signature.js';
 import type { ObjectStore } from '../store/types.js';
 import { verifyStoredArtifact } from '../repository/artifact-reader.js';
 import { ArtifactWriter, type ArtifactProgress } from '../repository/artifact-writer.js';
-import { acquireLock } from '../repository/lock.js';
+import { acquireLock, type HeldLock } from '../repository/lock.js';
 import type { BackupFn, Source } from '../sources/source.js';
 import { SOURCES, checkManifestSources } from '../sources/registry.js';
 import { OperationError, UsageError, errorMessage } from '../util/errors.js';
@@ -75,34 +75,54 @@ async function backupSet(opts: BackupRunOptions, session: LogSession | undefined
     log.warn({ lockTtlSeconds: config.backup.lockTtlSeconds }, 'backup.lockTtlSeconds is the old name of backup.lockLeaseSeconds (default 120): a killed run blocks retries for one lease');
   }
 
-  const lock = await acquireLock(store, { purpose: `backup (${opts.schedule})`, leaseSeconds: config.backup.lockLeaseSeconds, log, now });
+  const startedAt = now();
+  const id = backupId(startedAt, opts.schedule);
+  const writer = new ArtifactWriter(store, id, recipients, opts.progress);
   // A lost lock (its lease could not be renewed) stops the sources like an interrupt: the backup is not Completed.
-  const signal = AbortSignal.any([callerSignal, lock.lost]);
-  try {
-    const startedAt = now();
-    const id = backupId(startedAt, opts.schedule);
+  const lost = new AbortController();
+  const signal = AbortSignal.any([callerSignal, lost.signal]);
+  let lock: HeldLock | undefined;
+  // The lock's settle delay is a second of waiting: a source that startsBeforeLock reads meanwhile (connects, exports
+  // its snapshot) and changes nothing until `held`; every other source starts only once it resolves.
+  const held = (async () => {
+    lock = await acquireLock(store, { purpose: `backup (${opts.schedule})`, leaseSeconds: config.backup.lockLeaseSeconds, log, now });
+    const lockLost = lock.lost;
+    lockLost.addEventListener('abort', () => lost.abort(lockLost.reason), { once: true });
     if ((await store.list(backupPrefix(id))).length > 0) {
       throw new OperationError(`backup ${id} already exists in ${store.description}; wait a second and run again`);
     }
     log.info({ backup: id, sources, store: store.description }, 'backup started');
-    const writer = new ArtifactWriter(store, id, recipients, opts.progress);
-    const artifacts: Artifact[] = [];
-    const failures: Failure[] = [];
-
-    await mapLimit(sources, config.backup.concurrency, async (name) => {
-      const t0 = Date.now();
-      try {
-        const backup = opts.backupFns?.[name] ?? registry.find((s) => s.name === name)!.backup;
-        const result = await backup({ backupId: id, config, writer, log: log.child({ source: name }), signal });
+  })();
+  let notHeld = false;
+  held.catch(() => (notHeld = true));
+  const artifacts: Artifact[] = [];
+  const failures: Failure[] = [];
+  const runs = mapLimit(sources, config.backup.concurrency, async (name) => {
+    const t0 = Date.now();
+    try {
+      const source = registry.find((s) => s.name === name)!;
+      const backup = opts.backupFns?.[name] ?? source.backup;
+      if (opts.backupFns?.[name] || !source.startsBeforeLock) await held;
+      const result = await backup({ backupId: id, config, writer, log: log.child({ source: name }), signal, held });
         artifacts.push(...result.artifacts);
         failures.push(...result.failures);
         for (const f of result.failures) log.error({ source: name, artifact: f.artifact, err: f.error }, 'artifact failed');
-        log.info({ source: name, artifacts: result.artifacts.length, seconds: (Date.now() - t0) / 1000 }, 'source finished');
-      } catch (err) {
-        failures.push({ source: name, error: errorMessage(err) });
-        log.error({ source: name, err: errorMessage(err) }, 'source failed');
-      }
-    });
+      log.info({ source: name, artifacts: result.artifacts.length, seconds: (Date.now() - t0) / 1000 }, 'source finished');
+    } catch (err) {
+      if (notHeld) return; // the lock was not won: runBackup throws that, below
+      failures.push({ source: name, error: errorMessage(err) });
+      log.error({ source: name, err: errorMessage(err) }, 'source failed');
+    }
+  });
+  try {
+    await held;
+  } catch (err) {
+    await runs;
+    await lock?.release().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'could not release the backup lock'));
+    throw err;
+  }
+  try {
+    await runs;
 
     // Verify after write: nothing is Completed until every stored object was read back and matched.
     const verified: Artifact[] = [];
@@ -149,6 +169,6 @@ async function backupSet(opts: BackupRunOptions, session: LogSession | undefined
     log.info({ backup: id, status, artifacts: verified.length, failures: failures.length, signedBy: signing?.publicKey.fingerprint }, 'backup finished');
     return manifest;
   } finally {
-    await lock.release().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not release the backup lock'));
+    await lock!.release().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not release the backup lock'));
   }
 }

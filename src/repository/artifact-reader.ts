@@ -34,6 +34,8 @@ export async function verifyStoredArtifact(store: ObjectStore, a: Artifact): Pro
 /**
  * The artifact's plaintext as a stream: get → check stored hash → age-decrypt → decompress → check plaintext hash.
  * Integrity errors surface as a stream error at the end; callers that must not apply unverified data stage first.
+ * An artifact without a plaintext SHA-256 (format version 2: compressed by the zstd CLI straight from the dump tool)
+ * has its plaintext checked by zstd's frame checksums while decompressing, and its size here.
  */
 export async function openArtifact(store: ObjectStore, a: Artifact, identities: Identity[]): Promise<Readable> {
   const out = new PassThrough();

@@ -1,11 +1,11 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createEncryptStream } from '../crypto/index.js';
 import { artifactKey, type Compression } from './layout.js';
 import type { Artifact, ArtifactFacts } from './manifest.js';
 import type { SourceName } from '../config/schema.js';
 import type { ObjectStore } from '../store/types.js';
-import { HashTap } from '../util/hash-tap.js';
+import { HashTap, type Digest } from '../util/hash-tap.js';
 import { compressionStages } from '../util/compression.js';
 import { errorMessage, OperationError } from '../util/errors.js';
 
@@ -23,6 +23,12 @@ export interface ArtifactSpec {
 }
 
 export type WrittenArtifact = Omit<Artifact, 'facts'>;
+
+/** A stream of compressed frames made outside this process, and the plaintext size its compressor counted. */
+export interface CompressedBody extends Readable {
+  /** After the stream ended: how many plaintext bytes the compressor read. */
+  plaintextSize(): number;
+}
 
 export interface ArtifactProgress {
   start(name: string, totalBytes?: number): void;
@@ -44,22 +50,43 @@ export class ArtifactWriter {
   ) {}
 
   async write(spec: ArtifactSpec, body: Readable, signal?: AbortSignal): Promise<WrittenArtifact> {
-    const key = artifactKey(this.backupId, spec.name, spec.compression);
     const plain = new HashTap();
-    const stored = new HashTap();
-    const out = new PassThrough();
     let seen = 0;
     plain.on('data', (c: Buffer) => {
       seen += c.length;
       this.progress?.update(spec.name, seen);
     });
+    const { key, stored } = await this.encryptAndStore(spec, [body, plain, ...compressionStages(spec.compression, spec.compressionLevel)], body, signal);
+    const p = plain.digest();
+    return this.entry(spec, key, p.size, p.sha256, stored);
+  }
+
+  /**
+   * Streams an artifact that another process already compressed (`spec.compression` frames, e.g. the zstd CLI reading
+   * pg_dump's stdout directly): compressed stream → age-encrypt → SHA-256 of stored bytes → store. The plaintext never
+   * passes through this process, so the entry has the plaintext size the compressor counted (`plaintextSize()`, read
+   * once the stream ended) and no plaintext SHA-256: the zstd frames' content checksum checks the plaintext, inside
+   * age's authenticated encryption (manifest format version 2, docs/format.md).
+   */
+  async writeCompressed(spec: ArtifactSpec, body: CompressedBody, signal?: AbortSignal): Promise<WrittenArtifact> {
+    if (spec.compression !== 'zstd') throw new Error(`artifact ${spec.name}: only zstd frames carry the checksum that stands in for the plaintext SHA-256`);
+    let seen = 0;
+    body.on('data', (c: Buffer) => {
+      seen += c.length;
+      this.progress?.update(spec.name, seen);
+    });
+    const { key, stored } = await this.encryptAndStore(spec, [body], body, signal);
+    return this.entry(spec, key, body.plaintextSize(), undefined, stored);
+  }
+
+  private async encryptAndStore(spec: ArtifactSpec, stages: [Readable, ...Duplex[]], body: Readable, signal?: AbortSignal): Promise<{ key: string; stored: Digest }> {
+    const key = artifactKey(this.backupId, spec.name, spec.compression);
+    const stored = new HashTap();
+    const out = new PassThrough();
     this.progress?.start(spec.name, spec.progressTotal ?? spec.expectedSize);
     try {
       await Promise.all([
-        pipeline(
-          [body, plain, ...compressionStages(spec.compression, spec.compressionLevel), createEncryptStream(this.recipients), stored, out],
-          { signal },
-        ),
+        pipeline([...stages, createEncryptStream(this.recipients), stored, out], { signal }),
         this.store.put(key, out, { signal, retain: true, sizeHint: spec.expectedSize }),
       ]);
     } catch (err) {
@@ -70,15 +97,17 @@ export class ArtifactWriter {
     } finally {
       this.progress?.finish(spec.name);
     }
-    const p = plain.digest();
-    const s = stored.digest();
+    return { key, stored: stored.digest() };
+  }
+
+  private entry(spec: ArtifactSpec, key: string, size: number, sha256: string | undefined, s: Digest): WrittenArtifact {
     return {
       name: spec.name,
       source: spec.source,
       kind: spec.kind,
       key,
-      size: p.size,
-      sha256: p.sha256,
+      size,
+      ...(sha256 !== undefined && { sha256 }),
       compression: spec.compression,
       encryption: { format: 'age-encryption.org/v1', recipients: [...this.recipients] },
       stored: { size: s.size, sha256: s.sha256 },

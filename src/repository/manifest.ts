@@ -2,8 +2,14 @@ import { z } from 'zod';
 import type { SourceName } from '../config/schema.js';
 import { ARTIFACT_NAME_RE, SCHEDULE_NAME_RE, isBackupId } from './layout.js';
 
-/** Bump on any incompatible change; readers refuse versions they do not know. */
-export const FORMAT_VERSION = 1;
+/**
+ * Bump on any incompatible change; readers refuse versions they do not know. Written: 2. Read: 1 and 2
+ * (READABLE_FORMAT_VERSIONS). Version 2 lets an artifact leave out its plaintext `sha256` when the plaintext never
+ * passed through gushen-dr (pg_dump's stdout handed straight to the zstd CLI): its plaintext is then checked by the
+ * zstd frames' content checksum, inside age's authenticated encryption (docs/format.md).
+ */
+export const FORMAT_VERSION = 2;
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256');
 const isoTime = z.iso.datetime();
@@ -33,7 +39,8 @@ export const artifactSchema = z.strictObject({
   key: z.string(),
   /** Plaintext, before compression and encryption. */
   size: count,
-  sha256,
+  /** Of the plaintext; absent (format version 2 only, zstd only) when the plaintext went straight into the zstd CLI. */
+  sha256: sha256.optional(),
   compression: z.enum(['zstd', 'gzip', 'none']),
   encryption: z.strictObject({ format: z.literal('age-encryption.org/v1'), recipients: z.array(z.string()).min(1) }),
   /** As stored: what `verify` checks without a key. */
@@ -49,7 +56,7 @@ export const failureSchema = z.strictObject({
 });
 
 export const manifestSchema = z.strictObject({
-  formatVersion: z.literal(FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(2)]),
   id: z.string().refine(isBackupId, 'expected a backup id like 20261124T020000Z-nightly'),
   /** `manual`, `nightly`, `monthly` or a configured schedule's name (widened from that fixed set; docs/format.md). */
   schedule: z.string().regex(SCHEDULE_NAME_RE, 'expected a schedule name'),

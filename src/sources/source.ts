@@ -46,6 +46,13 @@ export interface Source<RestoreOptions = unknown, RestoreReport = unknown> {
 
   /** Writes this source's artifacts through `ctx.writer`. Throws when it cannot run at all. */
   backup(ctx: BackupContext): Promise<BackupResult>;
+  /**
+   * Optional. When true, the engine calls `backup` while it is still acquiring the backup lock (whose settle delay
+   * is a second of waiting), and the source may only read until `ctx.held` resolves: connect, export a snapshot,
+   * read versions and sizes. Its first side effect on what it backs up (a dump, a BGSAVE) and its first store write
+   * wait for `ctx.held`, which rejects when the lock is not won.
+   */
+  readonly startsBeforeLock?: boolean;
 
   /** Decrypts one of its artifacts and runs the source's own check of the plaintext (pg_restore --list, RDB CRC64, tar index). Throws on any problem. */
   deepVerify(ctx: RestoreContext, artifact: Artifact): Promise<void>;
@@ -107,6 +114,11 @@ export interface BackupContext {
   writer: ArtifactWriter;
   log: Logger;
   signal: AbortSignal;
+  /**
+   * Resolves once the backup lock is held and the run may change things; rejects when it is not won. Already
+   * resolved (or absent, outside the engine) unless the source `startsBeforeLock`.
+   */
+  held?: Promise<void>;
 }
 
 /**

@@ -45,6 +45,11 @@ export function zstdEngine(): 'command' | 'node' {
   return resolved;
 }
 
+/** The zstd command to run, when this process compresses with the CLI (engine `command`, or `auto` with it on PATH). */
+export function zstdCommand(): string | undefined {
+  return zstdEngine() === 'command' ? command : undefined;
+}
+
 /**
  * The stages that compress a stream, for a pipeline. Node's zlib streams get 1 MiB input chunks first (see
  * Coalesce); the zstd command reads its pipe in whatever pieces come.

@@ -139,15 +139,18 @@ describe('tampered manifests and artifacts, the wrong key: a clear error and not
     });
   }
 
-  it("manifest edited: the database dump's plaintext SHA-256", async () => {
-    const msg = await restoreTampered(() => editManifest((m) => ((x) => (x.sha256 = flip(x.sha256)))(m.artifacts.find((x: any) => x.name === 'postgres/gushen.dump'))));
+  /** Flips the dump's plaintext SHA-256, or gives it a wrong one when it has none (format 2: zstd straight from pg_dump). */
+  const wrongPlaintextHash = (x: { sha256?: string }) => (x.sha256 = x.sha256 ? flip(x.sha256) : '0'.repeat(64));
+
+  it("manifest edited: the database dump's plaintext SHA-256 (flipped, or added when it has none)", async () => {
+    const msg = await restoreTampered(() => editManifest((m) => wrongPlaintextHash(m.artifacts.find((x: any) => x.name === 'postgres/gushen.dump'))));
     expect(msg).toContain('artifact postgres/gushen.dump');
     expect(msg).toMatch(/plaintext: SHA-256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
   });
 
   for (const jobs of [1, 2]) {
     it(`only PostgreSQL, ${jobs === 1 ? 'streamed into pg_restore (one job)' : 'staged (two jobs)'}: the dump's plaintext SHA-256 edited`, async () => {
-      const msg = await restoreTampered(() => editManifest((m) => ((x) => (x.sha256 = flip(x.sha256)))(m.artifacts.find((x: any) => x.name === 'postgres/gushen.dump'))), {
+      const msg = await restoreTampered(() => editManifest((m) => wrongPlaintextHash(m.artifacts.find((x: any) => x.name === 'postgres/gushen.dump'))), {
         only: ['postgres'],
         jobs,
       });
@@ -184,8 +187,8 @@ describe('tampered manifests and artifacts, the wrong key: a clear error and not
   });
 
   it('manifest edited: another format version', async () => {
-    const msg = await restoreTampered(() => editManifest((m) => (m.formatVersion = 2)));
-    expect(msg).toBe(`manifest ${b.id} has formatVersion 2; this gushen-dr reads formatVersion 1`);
+    const msg = await restoreTampered(() => editManifest((m) => (m.formatVersion = 3)));
+    expect(msg).toBe(`manifest ${b.id} has formatVersion 3; this gushen-dr reads formatVersion 1 and 2`);
   });
 
   it('manifest edited: unknown fields, at the top and in an artifact', async () => {

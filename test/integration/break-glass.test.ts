@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runBackup } from '../../src/engine/backup.js';
@@ -62,6 +63,9 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
     const config = p.config(signs ? { signing } : {});
     manifest = await runBackup({ config, store: openStore(config.store), schedule: 'nightly', log: silentLogger });
     expect(manifest.status).toBe('Completed');
+    // Format version 2: the dump went from pg_dump straight into the zstd CLI, so it has no plaintext SHA-256.
+    expect(manifest.formatVersion).toBe(2);
+    expect(manifest.artifacts.find((a) => a.kind === 'pg_dump-custom')?.sha256).toBeUndefined();
   });
   afterAll(async () => p?.stop());
 
@@ -157,6 +161,44 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
       expect(dbs.rows.map((x: { datname: string }) => x.datname)).not.toContain('gushen_breakglass2');
     } finally {
       await writeFile(path, original);
+    }
+  });
+
+  it('stops before creating the database when the dump has no plaintext SHA-256 and its zstd frames were damaged (re-encrypted, stored checksum fixed)', async () => {
+    const script = join(p.dir, 'break-glass.sh');
+    const dir = p.config().store.url.slice('file://'.length);
+    const art = manifest.artifacts.find((a) => a.kind === 'pg_dump-custom')!;
+    const path = join(dir, ...art.key.split('/'));
+    const manifestFile = join(dir, ...manifestKey(manifest.id).split('/'));
+    const [original, originalManifest] = await Promise.all([readFile(path), readFile(manifestFile)]);
+    const tool = (cmd: string, args: string[], input: Buffer) => {
+      const r = spawnSync(cmd, args, { input, maxBuffer: 1 << 30 });
+      if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const frames = tool('age', ['-d', '-i', p.identityFile], original);
+    frames[Math.floor(frames.length / 2)] ^= 0x01;
+    const forged = tool('age', ['-r', art.encryption.recipients[0]], frames);
+    const m = JSON.parse(originalManifest.toString());
+    m.artifacts.find((a: { kind: string }) => a.kind === 'pg_dump-custom').stored = { size: forged.length, sha256: createHash('sha256').update(forged).digest('hex') };
+    await Promise.all([writeFile(path, forged), writeFile(manifestFile, JSON.stringify(m, null, 2))]);
+    try {
+      // Without SIGN_PUB: the edited manifest's signature is not checked, so only zstd's checksum stands in the way.
+      const r = await runScript(script, {
+        STORE: dir,
+        KEY: p.identityFile,
+        PG_URL: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${p.pg.port}`,
+        PG_DB: 'gushen_breakglass_zstd',
+        REDIS_DIR: join(p.dir, 'redis-zstd'),
+        NAMESPACE: 'breakglass-zstd',
+        KUBECONFIG: p.kubeconfig,
+        ID: manifest.id,
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(`${art.name}: age or zstd failed (a damaged artifact)`);
+      expect(await databases()).not.toContain('gushen_breakglass_zstd');
+    } finally {
+      await Promise.all([writeFile(path, original), writeFile(manifestFile, originalManifest)]);
     }
   });
 

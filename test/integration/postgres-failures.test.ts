@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -41,17 +42,26 @@ describe('postgres backup failures are loud and leave nothing behind', () => {
       hooks,
     );
 
-  /** Kills pg_dump with SIGKILL once `afterBytes` of its output have gone by. */
-  const killPgDumpAfter = (afterBytes: number): PostgresBackupHooks => ({
-    onChild: (tool, _db, child) => {
-      if (tool !== 'pg_dump') return;
-      let seen = 0;
-      child.stdout!.on('data', (c: Buffer) => {
-        seen += c.length;
-        if (seen >= afterBytes && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      });
-    },
-  });
+  /**
+   * Kills pg_dump with SIGKILL once `afterBytes` of the dump's stream have reached the artifact writer (compressed
+   * bytes when the zstd CLI reads pg_dump's stdout itself).
+   */
+  const killPgDumpAfter = (afterBytes: number): PostgresBackupHooks => {
+    let dump: ChildProcess | undefined;
+    return {
+      onChild: (tool, _db, child) => {
+        if (tool === 'pg_dump') dump = child;
+      },
+      onOutput: (tool, _db, output) => {
+        if (tool !== 'pg_dump') return;
+        let seen = 0;
+        output.on('data', (c: Buffer) => {
+          seen += c.length;
+          if (seen >= afterBytes && dump && dump.exitCode === null && dump.signalCode === null) dump.kill('SIGKILL');
+        });
+      },
+    };
+  };
 
   beforeAll(async () => {
     useS3rverCredentials();
@@ -72,7 +82,8 @@ describe('postgres backup failures are loud and leave nothing behind', () => {
 
   it('pg_dump killed mid-stream (file store): the artifact fails, nothing under its key, no temp file', async () => {
     const store = new FileStore(join(dir.path, 'store'));
-    const result = await run(cfg({}), store, killPgDumpAfter(4 * 1024 * 1024));
+    // zstd's output: a few hundred KiB into a dump of about 3 MiB compressed.
+    const result = await run(cfg({}), store, killPgDumpAfter(256 * 1024));
     expect(result.artifacts).toEqual([]);
     expect(result.failures).toHaveLength(1);
     expect(result.failures[0]).toMatchObject({ source: 'postgres', artifact: 'postgres/gushen.dump' });
@@ -111,8 +122,8 @@ describe('postgres backup failures are loud and leave nothing behind', () => {
       {
         onChild: (_tool, _db, child) => {
           pgDumpExit = new Promise((r) => child.once('close', (code, signal) => r({ code, signal })));
-          child.stdout!.once('data', () => ac.abort(new Error('SIGTERM received')));
         },
+        onOutput: (_tool, _db, output) => output.once('data', () => ac.abort(new Error('SIGTERM received'))),
       },
     );
     expect(result.artifacts).toEqual([]);

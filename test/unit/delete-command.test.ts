@@ -100,11 +100,11 @@ describe('gushen-dr delete <id>', () => {
   });
 
   it('refuses a backup whose manifest cannot be read without --force', async () => {
-    const v2 = JSON.stringify({ ...JSON.parse(serializeManifest(syntheticManifest(OLD, ['postgres', 'redis']))), formatVersion: 2 });
+    const v2 = JSON.stringify({ ...JSON.parse(serializeManifest(syntheticManifest(OLD, ['postgres', 'redis']))), formatVersion: 3 });
     await writeFile(join(dir.path, 'store', 'backups', OLD, 'manifest.json'), v2);
     const err = await failure(deleteCommand(env, OLD, { yes: true }, noTty));
     expect(err).toBeInstanceOf(UsageError);
-    expect(err?.message).toMatch(/manifest cannot be read \(.*formatVersion 2.*\).*--force/);
+    expect(err?.message).toMatch(/manifest cannot be read \(.*formatVersion 3.*\).*--force/);
     expect(await deleteCommand(env, OLD, { yes: true, force: true }, noTty)).toBe(0);
     expect(await keysOf(OLD)).toEqual([]);
   });

@@ -50,7 +50,7 @@ describe('prune never deletes a backup whose manifest it cannot read (issue 16, 
     const flaky = idAt(8);
     const good = idAt(1);
     const v2 = JSON.parse(serializeManifest(syntheticManifest(newer, ['postgres', 'redis'])));
-    await writeSyntheticBackup(store, newer, ['postgres', 'redis'], { manifestText: JSON.stringify({ ...v2, formatVersion: 2 }) });
+    await writeSyntheticBackup(store, newer, ['postgres', 'redis'], { manifestText: JSON.stringify({ ...v2, formatVersion: 3 }) });
     const withExtra = JSON.parse(serializeManifest(syntheticManifest(extra, ['postgres', 'redis'])));
     await writeSyntheticBackup(store, extra, ['postgres', 'redis'], { manifestText: JSON.stringify({ ...withExtra, signature: 'x' }) });
     await writeSyntheticBackup(store, flaky, ['postgres', 'redis']);
@@ -62,7 +62,7 @@ describe('prune never deletes a backup whose manifest it cannot read (issue 16, 
     expect(r.deleted).toEqual([]);
     expect(await ids()).toEqual(before);
     expect(r.errors.map((e) => e.id).sort()).toEqual([newer, extra, flaky].sort());
-    expect(r.errors.find((e) => e.id === newer)?.error).toMatch(/formatVersion 2/);
+    expect(r.errors.find((e) => e.id === newer)?.error).toMatch(/formatVersion 3/);
     expect(r.errors.find((e) => e.id === flaky)?.error).toMatch(/503/);
     for (const id of [newer, extra, flaky]) expect(r.decisions.find((d) => d.id === id)?.action).toBe('keep');
   });
@@ -136,7 +136,7 @@ describe('gushen-dr prune and list on an unreadable manifest', () => {
     const { runCli } = await import('../../src/cli.js');
     const newer = idAt(10);
     const v2 = JSON.parse(serializeManifest(syntheticManifest(newer, ['postgres'])));
-    await writeSyntheticBackup(store, newer, ['postgres'], { manifestText: JSON.stringify({ ...v2, formatVersion: 2 }) });
+    await writeSyntheticBackup(store, newer, ['postgres'], { manifestText: JSON.stringify({ ...v2, formatVersion: 3 }) });
     await writeSyntheticBackup(store, idAt(9), ['postgres'], { status: 'Failed' });
     const cfg = join(dir.path, 'gushen-dr.yaml');
     await writeFile(
@@ -152,7 +152,7 @@ describe('gushen-dr prune and list on an unreadable manifest', () => {
       expect(stdout.join('')).toContain(`prune stopped: could not read the manifest of ${newer}: nothing deleted`);
       stdout.length = 0;
       expect(await runCli(['node', 'gushen-dr', '--config', cfg, '--log-level', 'silent', 'list'])).toBe(0);
-      expect(stdout.join('')).toMatch(new RegExp(`Unreadable ${newer}: manifest ${newer} has formatVersion 2`));
+      expect(stdout.join('')).toMatch(new RegExp(`Unreadable ${newer}: manifest ${newer} has formatVersion 3`));
     } finally {
       vi.restoreAllMocks();
     }

@@ -177,7 +177,7 @@ describe('retention property: the last good copy of every source survives (issue
         for (const p of c.history) {
           const status = STATUS[p.kind];
           if (p.kind === 'unreadable') {
-            const newer = { ...JSON.parse(serializeManifest(syntheticManifest(p.id, p.sources))), formatVersion: 2 };
+            const newer = { ...JSON.parse(serializeManifest(syntheticManifest(p.id, p.sources))), formatVersion: 3 };
             await writeSyntheticBackup(store, p.id, p.sources, { manifestText: JSON.stringify(newer) });
           } else if (p.kind === 'crashed') {
             await writeSyntheticBackup(store, p.id, p.sources, { noManifest: true });

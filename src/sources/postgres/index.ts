@@ -31,6 +31,8 @@ export const postgresSource = {
   validate: async (config) => (await import('./preflight.js')).preflightPostgres(config),
   // gushen-dr check: the databases answer, the user may read every table, pg_dump/pg_restore fit (check.ts).
   check: async (ctx) => (await import('./check.js')).checkPostgres(ctx),
+  // Connecting and exporting the snapshot overlap the lock's settle delay; pg_dump waits for ctx.held (backup.ts).
+  startsBeforeLock: true,
   // With pitr.enabled the dumps are joined by a base backup for point-in-time recovery (pitr/basebackup.ts).
   backup: async (ctx) => (await import('./pitr/basebackup.js')).addBaseBackup(ctx, await (await import('./backup.js')).backupPostgres(ctx)),
   deepVerify: async (ctx, a) =>
