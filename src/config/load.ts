@@ -44,21 +44,29 @@ export function parseConfigWith(schema: ConfigSchema, text: string, env: NodeJS.
     throw err;
   }
   const result = schema.safeParse(interpolated, { reportInput: true });
-  if (!result.success) throw new UsageError(`${source}: ${formatIssues(result.error.issues)}`);
+  if (!result.success) throw new UsageError(`${source}: ${formatIssues(result.error.issues, schema)}`);
   return result.data as Config;
 }
 
-export function formatIssues(issues: z.core.$ZodIssue[]): string {
+/** The issues as one line; with the schema, an unknown key gets a "did you mean" naming the allowed key it is closest to. */
+export function formatIssues(issues: z.core.$ZodIssue[], schema?: z.ZodType<unknown>): string {
   return issues
     .map((i) => {
       const path = i.path.map(String).join('.') || '(root)';
-      return `${path}: ${issueMessage(i)}`;
+      return `${path}: ${issueMessage(i, schema)}`;
     })
     .join('; ');
 }
 
-function issueMessage(i: z.core.$ZodIssue): string {
-  if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+function issueMessage(i: z.core.$ZodIssue, schema?: z.ZodType<unknown>): string {
+  if (i.code === 'unrecognized_keys') {
+    const allowed = schema ? keysAt(schema, i.path) : undefined;
+    const named = i.keys.map((k) => {
+      const near = allowed?.map((a) => ({ a, d: levenshtein(k.toLowerCase(), a.toLowerCase()) })).filter((x) => x.d <= 2).sort((x, y) => x.d - y.d)[0];
+      return near ? `"${k}" (did you mean "${near.a}"?)` : `"${k}"`;
+    });
+    return `unknown key${i.keys.length > 1 ? 's' : ''} ${named.join(', ')}`;
+  }
   if (i.code === 'invalid_type') {
     const received = (i as { input?: unknown }).input;
     return received === undefined ? `required, expected ${i.expected}` : `expected ${i.expected}, got ${describe(received)}`;
@@ -71,4 +79,40 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   return typeof v;
+}
+
+/** The keys an object schema allows at `path` (through optional, default, pipe, array and record wrappers). */
+function keysAt(schema: z.ZodType<unknown>, path: readonly PropertyKey[]): string[] | undefined {
+  let s: z.core.$ZodType | undefined = schema;
+  for (const p of path) {
+    s = unwrap(s);
+    const def = s?._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; catchall?: z.core.$ZodType; element?: z.core.$ZodType; valueType?: z.core.$ZodType } | undefined;
+    if (def?.type === 'object') s = def.shape?.[String(p)] ?? def.catchall;
+    else if (def?.type === 'array') s = def.element;
+    else if (def?.type === 'record') s = def.valueType;
+    else return undefined;
+  }
+  const def = unwrap(s)?._zod.def as { type: string; shape?: Record<string, unknown> } | undefined;
+  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : undefined;
+}
+
+function unwrap(s: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
+  for (let i = 0; s && i < 20; i++) {
+    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    if (def.innerType) s = def.innerType;
+    else if (def.type === 'pipe' && def.in) s = def.in;
+    else return s;
+  }
+  return s;
+}
+
+/** Edit distance (insertions, deletions, substitutions). */
+export function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

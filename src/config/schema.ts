@@ -239,8 +239,9 @@ export const baseConfigShape = {
 };
 
 /**
- * The config schema for a set of sources: each one optional, at least one present, unknown keys refused.
- * Called once, by the registry, with every registered source's schema.
+ * The config schema for a set of sources: each one optional, unknown keys refused. `sources` itself may be left out:
+ * a restore-only config (store and encryption) serves restore, verify, list and drill; `backup` then says that no
+ * source is configured (src/engine/backup.ts selectSources). Called once, by the registry, with every source's schema.
  */
 export function buildConfigSchema(sources: Record<string, z.ZodType>) {
   const names = Object.keys(sources);
@@ -248,9 +249,7 @@ export function buildConfigSchema(sources: Record<string, z.ZodType>) {
   return z
     .strictObject({
       ...baseConfigShape,
-      sources: z.strictObject(shape).refine((s) => names.some((n) => (s as Record<string, unknown>)[n] !== undefined), {
-        message: `expected at least one of ${names.join(', ')}`,
-      }),
+      sources: z.strictObject(shape).prefault({}),
     })
     .superRefine((c, ctx) => {
       // A schedule's `only` names configured sources, like `backup --only`: checked here, before any run.

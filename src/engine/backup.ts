@@ -39,6 +39,8 @@ export interface BackupRunOptions {
 export function selectSources(config: Config, only?: SourceName[], registry: readonly Source<any, any>[] = SOURCES): SourceName[] {
   const names = registry.map((s) => s.name);
   const configured = names.filter((s) => (config.sources as Record<string, unknown>)[s] !== undefined);
+  // A restore-only config (no `sources`) loads for restore, verify, list and drill; a backup has nothing to do.
+  if (configured.length === 0) throw new UsageError(`no source is configured: add sources.${names.join(', sources.')} to the config to back anything up`);
   if (!only || only.length === 0) return configured;
   for (const s of only) {
     if (!names.includes(s)) throw new UsageError(`--only: unknown source "${s}" (expected ${names.join(', ')})`);

@@ -17,7 +17,7 @@ const MALFORMED: Array<[string, string, Record<string, string>?]> = [
   [base().replace('store: { url: "file:///tmp/x" }', 'store: { url: "file:///tmp/x", bucket: b }'), 'cfg: store: unknown key "bucket"'],
   [base().replace(`[${R}]`, '[age1nope]'), 'cfg: encryption.recipients.0: expected an age X25519 recipient (age1…)'],
   [base().replace(`recipients: [${R}]`, 'identityFile: /k'), 'cfg: encryption: expected at least one recipient: set encryption.recipients or encryption.recipientsFile'],
-  [`store: { url: "file:///tmp/x" }\nencryption: { recipients: [${R}] }\nsources: {}`, 'cfg: sources: expected at least one of kube, postgres, redis'],
+  [`store: { url: "file:///tmp/x" }\nencryption: { recipients: [${R}] }\nsources: []`, 'cfg: sources: expected object, got array'],
   [base().replace('databases: [gushen]', 'databases: []'), 'cfg: sources.postgres.databases: expected at least one database name'],
   [base().replace('"postgres://u@h:5432/"', '5432'), 'cfg: sources.postgres.url: expected string, got number'],
   [base().replace('"postgres://u@h:5432/"', '"not a url"'), 'cfg: sources.postgres.url: expected a URL (postgres://user:password@host:5432/)'],
@@ -27,7 +27,7 @@ const MALFORMED: Array<[string, string, Record<string, string>?]> = [
   [base('retention: { weekly: 4 }\n'), 'cfg: retention: unknown key "weekly"'],
   [base().replace('"postgres://u@h:5432/"', '"postgres://u:${PGPW}@h:5432/"'), 'cfg: sources.postgres.url: environment variable PGPW is not set'],
   [base('  kube: { namespace: "AI_QTRD" }\n'), 'cfg: sources.kube.namespace: expected a namespace name (DNS-1123 label)'],
-  [base('store2: {}\n'), 'cfg: (root): unknown key "store2"'],
+  [base('store2: {}\n'), 'cfg: (root): unknown key "store2" (did you mean "store"?)'],
   [base('backup: { concurrency: "two" }\n'), 'cfg: backup.concurrency: expected number, got string'],
   [base().replace('store: { url: "file:///tmp/x" }', 'store: { url: "s3://b/p", s3: { checksums: always } }'), 'cfg: store.s3.checksums: expected one of "when_supported", "when_required"'],
 ];
