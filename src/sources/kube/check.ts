@@ -11,8 +11,9 @@ import { isExcluded } from './filters.js';
  * Kubernetes's rows of `gushen-dr check`: the API server answers with the kubeconfig's credentials, and a
  * SelfSubjectAccessReview for every permission the command needs is allowed. A backup lists every namespaced
  * resource the API serves (minus excludeResources) in the namespace, gets the Namespace and Secrets, and with
- * clusterResources reads the cluster-scoped objects it depends on. A drill creates and deletes a scratch namespace
- * and, in it, every kind of object the latest backup holds; a restore creates them in the configured namespace.
+ * clusterResources reads the cluster-scoped objects it depends on. A drill creates, lists and deletes every kind of
+ * object the latest backup holds in its standing scratch namespace (drill.namespace), or else creates and deletes a
+ * namespace of its own and needs those rights in any namespace; a restore creates them in the configured namespace.
  */
 export async function checkKube(ctx: CheckContext): Promise<CheckRow[]> {
   const cfg = ctx.config.sources.kube;
@@ -64,7 +65,17 @@ async function permissionsFor(ctx: CheckContext, client: KubeClient): Promise<Ku
   if (ctx.command === 'restore') {
     return kinds.flatMap((r) => ['get', 'create'].map((verb) => ({ verb, resource: r.resource, group: r.group, namespace: ns })));
   }
-  // A drill: a scratch namespace that does not exist yet, so the rights must hold in any namespace.
+  // A drill into the standing scratch namespace (drill.namespace): its rights are there only, it creates no namespace.
+  const standing = ctx.config.drill.namespace;
+  if (standing) {
+    return [
+      // A namespace's own object is in itself for RBAC (the API server's request attributes): a Role there grants it.
+      { verb: 'get', resource: 'namespaces', name: standing, namespace: standing },
+      ...kinds.flatMap((r) => ['create', 'get', 'list', 'delete'].map((verb) => ({ verb, resource: r.resource, group: r.group, namespace: standing }))),
+      { verb: 'get', resource: 'services', subresource: 'proxy', namespace: standing },
+    ];
+  }
+  // A drill that creates its scratch namespace: it does not exist yet, so the rights must hold in any namespace.
   return [
     ...['create', 'get', 'delete'].map((verb) => ({ verb, resource: 'namespaces' })),
     ...kinds.flatMap((r) => ['create', 'get', 'list', 'delete'].map((verb) => ({ verb, resource: r.resource, group: r.group }))),
