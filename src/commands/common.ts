@@ -31,7 +31,25 @@ export function createLog(g: GlobalOptions, capture?: LogCapture): Logger {
   return createLogger(g.logLevel, undefined, capture);
 }
 
+/** The placeholder k8s/cronjobs/secrets/*.env ship with: a Secret still holding it is refused before anything runs. */
+export const SECRET_PLACEHOLDER = 'REPLACE_ME';
+
+/** Refuses (exit 2) an environment in which a variable still holds the placeholder, naming every such variable. */
+export function refusePlaceholders(env: NodeJS.ProcessEnv = process.env): void {
+  const names = Object.entries(env)
+    .filter(([, v]) => v !== undefined && v.includes(SECRET_PLACEHOLDER))
+    .map(([k]) => k)
+    .sort();
+  if (names.length > 0) {
+    throw new UsageError(
+      `${names.join(', ')} still hold${names.length === 1 ? 's' : ''} the placeholder ${SECRET_PLACEHOLDER} (k8s/cronjobs/secrets/*.env): ` +
+        'put the real values into the Secrets (k8s/cronjobs/secrets/README.md); nothing was done',
+    );
+  }
+}
+
 export async function loadEnv(g: GlobalOptions): Promise<Env> {
+  refusePlaceholders();
   const logCapture = new LogCapture();
   const log = createLog(g, logCapture);
   const config = await loadConfig(resolveConfigPath(g.config));
