@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,8 +25,17 @@ export async function verifyStoredArtifact(store: ObjectStore, a: Artifact): Pro
   if (head.size !== a.stored.size) {
     throw fail(a, new Error(`stored size is ${head.size} bytes, the manifest says ${a.stored.size}`));
   }
+  // Read straight into the hash (no stream stages in between: on the benchmark a third of the read-back's time).
   try {
-    await pipeline(await store.get(a.key), new HashTap({ ...a.stored, what: 'stored object' }), devNull());
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of await store.get(a.key)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    const sha256 = hash.digest('hex');
+    if (size !== a.stored.size) throw new Error(`stored object: size is ${size} bytes, the manifest says ${a.stored.size}`);
+    if (sha256 !== a.stored.sha256) throw new Error(`stored object: SHA-256 is ${sha256}, the manifest says ${a.stored.sha256}`);
   } catch (err) {
     throw fail(a, err);
   }
@@ -108,10 +118,4 @@ export async function stageArtifact(
     throw fail(a, err);
   }
   return { path, remove };
-}
-
-function devNull(): PassThrough {
-  const p = new PassThrough();
-  p.resume();
-  return p;
 }

@@ -55,7 +55,8 @@ export class FileStore implements ObjectStore {
     } catch {
       throw new ObjectNotFoundError(key, this.description);
     }
-    return createReadStream(p);
+    // 1 MiB reads: a 64 KiB stream made reading an artifact back (SHA-256 of every byte) a third slower.
+    return createReadStream(p, { highWaterMark: 1024 * 1024 });
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
