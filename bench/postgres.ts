@@ -3,21 +3,30 @@
  * (test/support/pg-dataset.ts) in a private PostgreSQL 15, with a local S3 server (s3rver).
  *
  *   npx tsx bench/postgres.ts --gib 1          (or --mib 256; --jobs N for the restores, default 2; --runs N,
- *                                               default 2; --json)
+ *                                               default 2; --rounds N, default 3; --nightly-days N, default 7
+ *                                               (0 skips); --no-restic; --json)
  *
- * Needs: PostgreSQL 15 binaries (postgresql-15), zstd, age, and for the shell-pipeline comparison `aws`
- * (apt-get install -y awscli); without aws that ratio is reported as skipped.
+ * Needs: PostgreSQL 15 binaries (postgresql-15), zstd, age; for the restic rows restic (apt-get install -y restic:
+ * Debian's 0.14; CI does not run the benchmark and does not install it); for the shell-pipeline comparison `aws`
+ * (apt-get install -y awscli). Without one of them its rows are reported as skipped.
+ * GUSHEN_DR_BENCH_BEFORE=<a checkout of an earlier version with dist/ built> adds that version's CLI to the rounds.
  *
- * What is compared (after one warm-up dump so the data is in the page cache; the baseline `pg_dump | zstd`, our
- * backup, the CLI backup and every restore are each run --runs times, one after the other, and the best run of
- * each is reported; the other rows run once):
- *   bareDumpZstd     pg_dump -Fc -Z0 | zstd -3 > /dev/null         the bare tool with the same compression
- *   bareDumpGzip     pg_dump -Fc (default gzip) | wc -c            pg_dump's default
- *   oursBackup       backupPostgres() → zstd-3 → age → S3 (multipart), row counts in the snapshot, in a child
- *                    process (its maxRSS is the peak RSS); wall time of the function and of the whole process
- *   cliBackup        the built `gushen-dr backup --only postgres` (dist/cli.js; `npm run build` first): the above plus
- *                    lock, read-back verification of the stored object and the manifest; peak RSS via maxRSS at exit
- *   shellPipeline    pg_dump -Fc | age -r KEY | aws s3 cp - s3://…
+ * The backup comparison (issue 19) runs in interleaved rounds (--rounds): each round runs each of these once, in
+ * this order, each after a CHECKPOINT with no autovacuum worker running; a ratio is the median of the rounds'
+ * ratios, and the CPU of each run (user + system of all its processes, from bash's `times`) is recorded beside
+ * its wall time, because on a shared machine the wall time follows the load far more than the CPU does:
+ *   z0               pg_dump -Fc -Z0 > /dev/null                              the floor (the "moonshot" row)
+ *   bareAge          pg_dump -Fc -Z0 | zstd -L | age -r KEY > file            at our default level L
+ *   cliFile          the built `gushen-dr backup --only postgres` into a file:// store: start-up, lock, backup,
+ *                    read-back, manifest (dist/cli.js, production's Node flags); peak RSS via maxRSS at exit
+ *   cliBefore        the same with GUSHEN_DR_BENCH_BEFORE's dist/ (when set)
+ *   resticFirst      pg_dump -Fc -Z0 | restic backup --stdin, into a new repository (init not timed)
+ *   resticRepeat     the same again into that repository (unchanged data: deduplicated)
+ * then, once or --runs times: our backup function into s3rver in a child (its peak RSS), the CLI into s3rver,
+ * `pg_dump -Fc | age | aws s3 cp -`, pg_dump's gzip and Node's zstd (compression reference), and --nightly-days
+ * nights of: 1 % of the rows of the four large tables updated, vacuum, our CLI backup (schedule nightly, file://
+ * store) and a restic backup into one repository; the stored sizes after each night are compared.
+ * The restores, each run --runs times (best of each):
  *   bareRestore      pg_restore -j N -d new_db from a local -Z0 file
  *   oursRestore      restorePostgres() from S3 with jobs N: download, decrypt, verify, stage, pg_restore, row counts
  *   cliRestore       the built `gushen-dr restore latest --only postgres --jobs N`
@@ -60,6 +69,16 @@
  *     11.7–12.3 s on the 1 GiB dataset), then runs pg_restore -j 2 and counts rows with 2 connections. With one
  *     job the dump streams into pg_restore. The whole CLI verifies a streamed artifact once before applying it,
  *     so its one-job restore reads it twice.
+ *   - Issue 19 (measured on the 1 GiB dataset, dump 557 MB; CPU = user + system of the client processes):
+ *     pg_dump → Node (SHA-256) → zstd CLI → Node (age) took 7.8–8.4 s of CPU where pg_dump's stdout handed
+ *     straight to zstd's stdin took 6.3–7.1 s (a loaded machine, three rounds each); keeping a plaintext SHA-256
+ *     with `tee >(sha256sum) | zstd` instead cost 8.8–9.3 s, more than Node. zstd on the dump: level 1 134.6 MB in
+ *     2.3 s of CPU, level 2 140.4 MB / 2.5–2.9 s, level 3 147.5 MB / 4.0–4.4 s, level 6 142.0 MB / 11 s, so level 1
+ *     is the PostgreSQL default (smaller and half the CPU of 3 on this data; real data may differ). The exact row
+ *     counts ran as parallel queries (two workers) next to pg_dump: 0.84 s on three processes against 0.41 s on
+ *     one with max_parallel_workers_per_gather = 0, which the counting transaction now sets. In a CPU profile of
+ *     the whole CLI (file store) Node spent 2.3 s busy in a 9.2 s run, 0.8 s of it garbage collection under
+ *     production's --max-semi-space-size=1 (0.37 s with V8's default), then writing, hashing and encrypting.
  */
 import { storeSchema } from '../src/config/schema.js';
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -235,7 +235,7 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
     const ratio = (key: string) => num(pg[key]);
     const add = (what: string, key: string, target: string, limit: number, strict = false, note?: string) => {
       const v = ratio(key);
-      rows.push({ what, measured: v === undefined ? String(pg[key] ?? 'not measured') : `${f2(v)}`, target, met: v === undefined ? undefined : strict ? v < limit : v <= limit, note });
+      rows.push({ what, measured: v === undefined ? String(pg[key] ?? 'not measured') : `${f2(v)}`, target, met: v === undefined || target === '—' ? undefined : strict ? v < limit : v <= limit, note });
     };
     const L = pg.zstdLevel;
     const rounds = (k: string) => (pg[`${k}_rounds`] ? `; rounds ${pg[`${k}_rounds`]}; best of each ${f2(pg[`${k}_best`])}; CPU ratio ${f2(pg[`cpuR${k.slice(1)}`] ?? NaN)}` : '');

@@ -176,6 +176,9 @@ async function backupDatabase(
     // The exporting transaction: its snapshot is what pg_dump dumps and what the row counts describe.
     await client.query('begin isolation level repeatable read read only');
     inTx = true;
+    // The row counts run next to pg_dump: parallel workers would only take the cores pg_dump and zstd need (on the
+    // benchmark the counts took 0.84 s on three processes with them, 0.41 s on one without).
+    await client.query('set local max_parallel_workers_per_gather = 0');
     const snap = await client.query<{ snapshot: string; size: string }>(
       'select pg_export_snapshot() as snapshot, pg_database_size(current_database()) as size',
     );
