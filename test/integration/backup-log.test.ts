@@ -125,7 +125,7 @@ describe('a backup stores its own log; progress without a terminal', () => {
     expect(json.stdout.split('\n').filter(Boolean)).toEqual(lines);
     const human = await runCliProcess(['--config', config, 'logs', 'latest']);
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z info  backup started {2}backup=/m);
+    expect(human.stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}backup started {2}backup=/m);
     const missing = await runCliProcess(['--config', config, 'logs', '20200101T000000Z-manual']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('backup 20200101T000000Z-manual has no stored log');

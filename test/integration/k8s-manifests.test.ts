@@ -389,8 +389,12 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
       expect(job.activeDeadlineSeconds).toBeGreaterThan(0);
       expect(job.ttlSecondsAfterFinished).toBeGreaterThanOrEqual(86400);
       expect(job.template.spec.restartPolicy).toBe('Never');
-      // The store lock's lease outlives a job killed at its deadline, and SIGTERM has time to clean up.
-      expect(config.backup.backup.lockTtlSeconds).toBeGreaterThan(job.activeDeadlineSeconds);
+      // The store lock is a short lease renewed by a heartbeat: a job killed at its deadline (no SIGTERM clean-up)
+      // blocks the next run for one lease, not for hours; the old 6 h lockTtlSeconds is gone. SIGTERM has time to clean up.
+      expect(config.backup.backup.lockTtlSeconds).toBeUndefined();
+      expect(config.backup.backup.lockLeaseSeconds).toBeGreaterThanOrEqual(60);
+      expect(config.backup.backup.lockLeaseSeconds).toBeLessThan(job.activeDeadlineSeconds);
+      expect(config.backup.backup.lockLeaseSeconds).toBeLessThanOrEqual(300);
       expect(job.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
     }
     expect(get('CronJob', 'gushen-dr-drill').spec.jobTemplate.spec.backoffLimit).toBe(0);
