@@ -138,7 +138,8 @@ export function identityMismatch(identities: Identity[], manifest: Manifest): st
     if (!a.encryption.recipients.some((r) => mine.includes(r))) {
       return (
         `artifact ${a.name} of backup ${manifest.id}: no identity matched: it is encrypted to ${a.encryption.recipients.map(short).join(', ')}, ` +
-        `and the identity is the key of ${mine.map(short).join(', ')}; use the identity of one of its recipients (--identity FILE)`
+        (mine.length > 0 ? `and the identity is the key of ${mine.map(short).join(', ')}` : 'and no identity was given') +
+        '; use the identity of one of its recipients (--identity FILE)'
       );
     }
   }

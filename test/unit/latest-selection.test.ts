@@ -46,7 +46,10 @@ describe('latest after a backup --only run (issue 16, defect 2)', () => {
   it('the drill selects the newest Completed backup holding every configured source, not the newer partial one', async () => {
     const config = await configWithIdentity();
     const report = await runDrill({ store, config, log: silentLogger, identities: [], registry: [fakeSource('postgres'), fakeSource('redis')] });
+    // No identity is given, so the drill stops right after choosing (its report still names the backup it chose).
     expect(report.backup).toBe(FULL);
+    expect(report.failure?.error).toContain(`backup ${FULL}: no identity matched`);
+    expect(report.failure?.error).toContain('no identity was given');
   });
 
   it('restore --only redis latest chooses the newest Completed backup holding redis', async () => {

@@ -203,6 +203,8 @@ async function selectBackup(d: Drill): Promise<Manifest> {
       d.log.warn({ backup: e.id, status: e.status, problem: e.problem }, 'newer backup skipped: its manifest is not trusted');
     },
   });
+  // The report names the backup the drill chose even when a check below fails on it.
+  d.report.backup = manifest.id;
   checkManifestSources(manifest, registry);
   // Before any scratch server or namespace: the identity opens this backup, and the store takes the report at the end.
   checkIdentityOpens(d.o.identities, manifest);
@@ -210,7 +212,6 @@ async function selectBackup(d: Drill): Promise<Manifest> {
   const inBackup = new Set<string>(manifest.artifacts.map((a) => a.source));
   const missing = registry.filter((s) => (d.o.config.sources as Record<string, unknown>)[s.name] !== undefined && !inBackup.has(s.name)).map((s) => s.name);
   if (missing.length > 0) throw new Error(`backup ${manifest.id} has no artifact of the configured source(s) ${missing.join(', ')}: the drill would not prove them`);
-  d.report.backup = manifest.id;
   d.report.rpoSeconds = (d.t0.getTime() - Date.parse(manifest.startedAt)) / 1000;
   return manifest;
 }
