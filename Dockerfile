@@ -31,7 +31,16 @@ ARG PG_MAJOR
 # postgresql-client-${PG_MAJOR} from the PostgreSQL project's Debian repository (PGDG: every supported
 # major for this Debian release); redis-server, redis-check-rdb and redis-cli come from the Redis image
 # below (not Debian's redis-tools, which is 7.0); age, zstd and tar for the manual restore path (docs/runbook.md).
+# postgresql-${PG_MAJOR}, the server package of the same major, for point-in-time recovery: `restore --to-time
+# --pgdata` replays the archived WAL with `postgres`, the PITR drill starts a throwaway server from the base
+# backup + WAL, the logical drill a throwaway initdb/pg_ctl server, and `verify --wal` reads WAL with pg_waldump
+# (also in the server package). The code looks for them in /usr/lib/postgresql/<major>/bin
+# (src/sources/postgres/tools.ts, scratch-server.ts), where the package puts them; the server programs must be
+# the data directory's very major. createcluster.d keeps the package from creating a "main" cluster in
+# /var/lib/postgresql (nothing runs it; the drills' servers live in /scratch or /tmp, run as uid 10001).
 RUN set -eux; \
+    install -d /etc/postgresql-common/createcluster.d; \
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/gushen-dr.conf; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates curl gnupg; \
     install -d /usr/share/postgresql-common/pgdg; \
@@ -41,9 +50,13 @@ RUN set -eux; \
       > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
-      "postgresql-client-${PG_MAJOR}" age zstd tar; \
+      "postgresql-client-${PG_MAJOR}" "postgresql-${PG_MAJOR}" age zstd tar; \
     apt-get purge -y --auto-remove curl gnupg; \
     rm -rf /var/lib/apt/lists/*; \
+    test ! -e "/etc/postgresql/${PG_MAJOR}/main"; test ! -e "/var/lib/postgresql/${PG_MAJOR}/main"; \
+    for t in postgres pg_ctl initdb pg_waldump pg_controldata pg_receivewal pg_basebackup; do \
+      "/usr/lib/postgresql/${PG_MAJOR}/bin/$t" --version | grep -q " ${PG_MAJOR}\."; \
+    done; \
     pg_dump --version; age --version; zstd --version
 COPY --from=redis /usr/local/bin/redis-server /usr/local/bin/redis-check-rdb /usr/local/bin/redis-cli /usr/local/bin/
 RUN redis-server --version && redis-check-rdb --version >/dev/null

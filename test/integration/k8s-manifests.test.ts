@@ -868,6 +868,14 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/npm run build/);
     expect(text).toMatch(/ARG PG_MAJOR=\d+/);
     expect(text).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
+    // The server package of the same major (postgres, pg_ctl, initdb, pg_waldump): the PITR drill and
+    // restore --to-time run them; installed without recommends and without an auto-created cluster.
+    const install = /apt-get install -y --no-install-recommends \\\n([^;]+);/.exec(text);
+    expect(install, 'the apt-get install of the runtime stage').not.toBeNull();
+    expect(install![1]).toMatch(/"postgresql-\$\{PG_MAJOR\}"/);
+    expect(install![1]).toMatch(/"postgresql-client-\$\{PG_MAJOR\}"/);
+    expect(text).toMatch(/create_main_cluster = false/);
+    expect(text).toMatch(/\/usr\/lib\/postgresql\/\$\{PG_MAJOR\}\/bin\/\$t" --version/);
     for (const tool of ['redis-server', 'redis-check-rdb', 'age', 'zstd', 'tar']) expect(text).toMatch(new RegExp(`\\b${tool}\\b`));
     const entry = /ENTRYPOINT \["node", (?:"--[^"]+", )*"\/app\/(bin\/gushen-dr\.js)"\]/.exec(text);
     expect(entry).not.toBeNull();
