@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { resolveConfigPath, type Config } from '../config/index.js';
 import { loadConfig } from '../sources/registry.js';
 import { openStore, type ObjectStore } from '../store/index.js';
@@ -31,7 +32,7 @@ export function createLog(g: GlobalOptions, capture?: LogCapture): Logger {
   return createLogger(g.logLevel, undefined, capture);
 }
 
-/** The placeholder k8s/cronjobs/secrets/*.env ship with: a Secret still holding it is refused before anything runs. */
+/** The placeholder k8s/cronjobs/secrets/* ship with: a Secret still holding it is refused before anything runs. */
 export const SECRET_PLACEHOLDER = 'REPLACE_ME';
 
 /** Refuses (exit 2) an environment in which a variable still holds the placeholder, naming every such variable. */
@@ -48,11 +49,50 @@ export function refusePlaceholders(env: NodeJS.ProcessEnv = process.env): void {
   }
 }
 
+/**
+ * The credential files a config and the environment name: the password files, and the files the AWS SDK and libpq
+ * read (AWS_SHARED_CREDENTIALS_FILE, PGPASSFILE). In Kubernetes these are Secrets mounted as files.
+ */
+export function credentialFiles(config: Config, env: NodeJS.ProcessEnv = process.env): Array<{ what: string; file: string }> {
+  const named: Array<[string, string | undefined]> = [
+    ['sources.postgres.passwordFile', config.sources.postgres?.passwordFile],
+    ['sources.redis.passwordFile', config.sources.redis?.passwordFile],
+    ['drill.postgres.passwordFile', config.drill.postgres?.passwordFile],
+    ['drill.redis.passwordFile', config.drill.redis.passwordFile],
+    ['AWS_SHARED_CREDENTIALS_FILE', env.AWS_SHARED_CREDENTIALS_FILE],
+    ['PGPASSFILE', env.PGPASSFILE],
+  ];
+  return named.filter((n): n is [string, string] => Boolean(n[1])).map(([what, file]) => ({ what, file }));
+}
+
+/**
+ * Refuses (exit 2) a config whose credential files (credentialFiles) still hold the placeholder, naming each one.
+ * A file that is missing or unreadable is left to the command that uses it: a job mounts only the Secrets it needs
+ * (the prune container has no database password), so a file that is not there is not an error here.
+ */
+export function refusePlaceholderFiles(config: Config, env: NodeJS.ProcessEnv = process.env): void {
+  const found = credentialFiles(config, env).filter(({ file }) => {
+    try {
+      const st = statSync(file);
+      return st.isFile() && st.size <= 1024 * 1024 && readFileSync(file, 'utf8').includes(SECRET_PLACEHOLDER);
+    } catch {
+      return false;
+    }
+  });
+  if (found.length > 0) {
+    throw new UsageError(
+      `${found.map(({ what, file }) => `${what} ${file}`).join(', ')} still hold${found.length === 1 ? 's' : ''} the placeholder ${SECRET_PLACEHOLDER} (k8s/cronjobs/secrets/): ` +
+        'put the real values into the Secrets (k8s/cronjobs/secrets/README.md); nothing was done',
+    );
+  }
+}
+
 export async function loadEnv(g: GlobalOptions): Promise<Env> {
   refusePlaceholders();
   const logCapture = new LogCapture();
   const log = createLog(g, logCapture);
   const config = await loadConfig(resolveConfigPath(g.config));
+  refusePlaceholderFiles(config);
   configureZstd(config.zstd);
   return { config, store: openStore(config.store), log, output: g.output, logCapture };
 }

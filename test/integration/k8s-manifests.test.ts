@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -8,6 +8,8 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/sources/registry.js';
+import { credentialFiles, refusePlaceholderFiles } from '../../src/commands/common.js';
+import { readPasswordFile } from '../../src/util/password-file.js';
 import type { Config } from '../../src/config/schema.js';
 import { drillMetrics, type DrillReport } from '../../src/engine/drill/report.js';
 import type { Manifest } from '../../src/repository/manifest.js';
@@ -249,6 +251,13 @@ function podRequest(cj: Obj, res: 'cpu' | 'memory'): number {
   return Math.max(init, main);
 }
 
+/** A key of a Secret the kustomization renders, decoded; undefined for a Secret made elsewhere (ai-qtrd-secrets, the keys). */
+function secretValue(objects: Obj[], name: string, key: string): string | undefined {
+  const s = objects.find((o) => o.kind === 'Secret' && o.metadata.name === name);
+  const v = s?.data?.[key] as string | undefined;
+  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
 function envFor(objects: Obj[], container: Obj, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const src of container.envFrom ?? []) {
@@ -260,10 +269,69 @@ function envFor(objects: Obj[], container: Obj, extra: Record<string, string> = 
   }
   for (const e of container.env ?? []) {
     if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef) env[e.name] = extra[e.name] ?? `from-secret-${e.valueFrom.secretKeyRef.name}`;
+    else if (e.valueFrom?.secretKeyRef) {
+      const ref = e.valueFrom.secretKeyRef;
+      env[e.name] = extra[e.name] ?? secretValue(objects, ref.name, ref.key) ?? `from-secret-${ref.name}`;
+    }
   }
   return env;
 }
+
+/** A file a container sees from a Secret volume: where, from which Secret and key, and its content when rendered here. */
+interface SecretFile {
+  path: string;
+  secret: string;
+  key: string;
+  optional: boolean;
+  defaultMode: number | undefined;
+  readOnly: boolean;
+  content: string | undefined;
+}
+
+/** Every file a container has from Secret volumes (items only: every Secret volume here names its keys). */
+function secretFilesFor(objects: Obj[], pod: Obj, container: Obj): SecretFile[] {
+  const out: SecretFile[] = [];
+  for (const m of container.volumeMounts ?? []) {
+    const v = (pod.volumes as Obj[]).find((x) => x.name === m.name)!;
+    if (!v.secret) continue;
+    expect(v.secret.items, `volume ${v.name}: items name the keys`).toBeDefined();
+    for (const item of v.secret.items as Obj[]) {
+      out.push({
+        path: `${m.mountPath}/${item.path}`,
+        secret: v.secret.secretName,
+        key: item.key,
+        optional: v.secret.optional === true,
+        defaultMode: v.secret.defaultMode,
+        readOnly: m.readOnly === true,
+        content: secretValue(objects, v.secret.secretName, item.key),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The container's Secret files written under `root` (as kubelet would mount them; a Secret made elsewhere gets
+ * `from-<secret>`), and the config parsed with its environment, every credential path moved under `root`.
+ */
+async function materialise(objects: Obj[], pod: Obj, container: Obj, root: string): Promise<{ config: Config; env: Record<string, string>; files: SecretFile[] }> {
+  const files = secretFilesFor(objects, pod, container);
+  for (const f of files) {
+    await mkdir(join(root, f.path, '..'), { recursive: true });
+    await writeFile(join(root, f.path), f.content ?? `from-${f.secret}\n`, { mode: 0o440 });
+  }
+  const moved = (s: string) => s.replaceAll(CREDENTIALS_DIR, join(root, CREDENTIALS_DIR));
+  const env = Object.fromEntries(Object.entries(envFor(objects, container)).map(([k, v]) => [k, moved(v)]));
+  const text = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'gushen-dr-config')!.data['gushen-dr.yaml'] as string;
+  return { config: parseConfig(moved(text), env, `gushen-dr-config (${container.name})`), env, files };
+}
+
+/** Where the manifests mount credential files. */
+const CREDENTIALS_DIR = '/etc/gushen-dr-credentials/';
+/** Names of variables that would hold a credential. */
+const SECRET_NAME = /PASSWORD|SECRET|ACCESS_KEY|TOKEN|PRIVATE/i;
+/** The only credential left in the environment, and why (the manifests say so in a comment next to it). */
+const ENV_CREDENTIALS: Record<string, RegExp> = { PGREPL_PASSWORD: /pitr\.url[^\n]*\n[^\n]*takes no password file|pitr\.url[^\n]*takes no\s+# password file/ };
 
 describe('k8s/: every file parses', () => {
   it('all YAML under k8s/ parses without errors or duplicate keys, and every kustomization resource exists', () => {
@@ -318,8 +386,8 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
     const nightly = get('CronJob', 'gushen-dr-nightly');
     const drill = get('CronJob', 'gushen-dr-drill');
     config = {
-      backup: parseConfig(text, envFor(objects, podSpec(nightly).initContainers[0], { REDIS_PASSWORD: 'placeholder' }), 'gushen-dr-config (backup job)'),
-      drill: parseConfig(text, envFor(objects, podSpec(drill).containers[0], { REDIS_PASSWORD: 'placeholder' }), 'gushen-dr-config (drill job)'),
+      backup: parseConfig(text, envFor(objects, podSpec(nightly).initContainers[0]), 'gushen-dr-config (backup job)'),
+      drill: parseConfig(text, envFor(objects, podSpec(drill).containers[0]), 'gushen-dr-config (drill job)'),
     };
   });
 
@@ -343,8 +411,10 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         'Role/gushen-dr-redis-exec',
         'RoleBinding/gushen-dr-backup-read',
         'RoleBinding/gushen-dr-redis-exec',
-        'Secret/gushen-dr-drill-env',
+        'Secret/gushen-dr-drill-postgres',
         'Secret/gushen-dr-env',
+        'Secret/gushen-dr-postgres',
+        'Secret/gushen-dr-s3',
         'ServiceAccount/gushen-dr-backup',
         'ServiceAccount/gushen-dr-drill',
       ].sort(),
@@ -470,9 +540,12 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
       expect(cfg.sources.redis).toMatchObject({ method: 'exec', pod: 'redis-0', namespace: 'ai-qtrd' });
       expect(cfg.store.url).toMatch(/^s3:\/\//);
     }
-    // Only the drill job has the drill's database credentials.
-    expect(config.backup.drill.postgres?.url).toMatch(/^postgres:\/\/:@/);
-    expect(config.drill.drill.postgres?.url).toMatch(/^postgres:\/\/gushen_dr_drill:/);
+    // No password in any URL: each is a file (the credentials test below), the replication URL's excepted.
+    expect(config.drill.drill.postgres?.url).toMatch(/^postgres:\/\/gushen_dr_drill@/);
+    expect(config.drill.sources.postgres?.url).toMatch(/^postgres:\/\/gushen_dr_backup@/);
+    expect(config.drill.sources.redis?.url).toBe('redis://redis-0.redis-headless.ai-qtrd.svc.cluster.local:6379');
+    // The restored app's DATABASE_URL is the drill database's URL, password included, from the drill's password file.
+    expect(config.drill.drill.env.DATABASE_URL).toBe('{{pgUrl}}');
     const items = get('CronJob', 'gushen-dr-nightly').spec.jobTemplate.spec.template.spec.volumes.find((v: Obj) => v.name === 'config').configMap.items;
     expect(items.map((i: Obj) => i.path).sort()).toEqual(['gushen-dr.yaml', 'recipients.txt']);
     const settings = get('ConfigMap', 'gushen-dr-settings').data;
@@ -486,13 +559,20 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
     for (const s of byKind('Secret')) {
       for (const [k, v] of Object.entries<string>(s.data ?? {})) {
         const value = Buffer.from(v, 'base64').toString('utf8');
-        if (/PASSWORD|SECRET|KEY|TOKEN/i.test(k)) expect(value, `${s.metadata.name}.${k}`).toBe('REPLACE_ME');
+        if (k === 'credentials') {
+          // The AWS credentials file: every key in it a placeholder.
+          const lines = value.split('\n').filter((l) => l.includes('='));
+          expect(lines.length, `${s.metadata.name}.${k}`).toBe(2);
+          for (const l of lines) expect(l.split('=')[1].trim(), `${s.metadata.name}.${k}`).toBe('REPLACE_ME');
+        } else if (/PASSWORD|SECRET|KEY|TOKEN/i.test(k)) {
+          expect(value.replace(/\n$/, ''), `${s.metadata.name}.${k}`).toBe('REPLACE_ME');
+        }
       }
       expect(s.stringData).toBeUndefined();
     }
-    expect(objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'gushen-dr-identity')).toBe(false);
+    expect(objects.some((o) => o.kind === 'Secret' && ['gushen-dr-identity', 'gushen-dr-signing'].includes(o.metadata.name))).toBe(false);
     // Nothing private in the ConfigMaps: no age identity, no password-looking value.
-    for (const cm of byKind('ConfigMap')) for (const v of Object.values<string>(cm.data)) expect(v).not.toMatch(/AGE-SECRET-KEY-1/);
+    for (const cm of byKind('ConfigMap')) for (const v of Object.values<string>(cm.data)) expect(v).not.toMatch(/AGE-SECRET-KEY-1|PRIVATE KEY/);
     for (const cj of byKind('CronJob')) {
       const p = podSpec(cj);
       const isDrill = cj.metadata.name === 'gushen-dr-drill';
@@ -502,12 +582,82 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         const keys = c.volumeMounts.find((m: Obj) => m.mountPath === '/keys');
         expect(Boolean(keys), `${cj.metadata.name}/${c.name} /keys`).toBe(isDrill);
         if (keys) expect(keys).toMatchObject({ readOnly: true, name: identityVolumes[0].name });
-        const fromSecrets = (c.envFrom ?? []).filter((e: Obj) => e.secretRef).map((e: Obj) => e.secretRef.name);
-        expect(fromSecrets.includes('gushen-dr-drill-env'), `${cj.metadata.name}/${c.name}`).toBe(isDrill);
-        const redis = c.env.find((e: Obj) => e.name === 'REDIS_PASSWORD');
-        expect(redis.valueFrom.secretKeyRef).toEqual({ name: 'ai-qtrd-secrets', key: 'REDIS_PASSWORD' });
+        const files = secretFilesFor(objects, p, c);
+        const from = (secret: string) => files.filter((f) => f.secret === secret).map((f) => `${f.key} → ${f.path}`);
+        const isBackup = c.name === 'backup';
+        // The platform's Redis password, as a file, in the backup container only (prune and the drill never connect to it).
+        expect(from('ai-qtrd-secrets'), `${cj.metadata.name}/${c.name}`).toEqual(isBackup ? [`REDIS_PASSWORD → ${CREDENTIALS_DIR}redis/password`] : []);
+        expect(from('gushen-dr-postgres'), `${cj.metadata.name}/${c.name}`).toEqual(isBackup ? [`password → ${CREDENTIALS_DIR}postgres/password`] : []);
+        expect(from('gushen-dr-drill-postgres'), `${cj.metadata.name}/${c.name}`).toEqual(isDrill ? [`password → ${CREDENTIALS_DIR}drill-postgres/password`] : []);
+        expect(from('gushen-dr-s3'), `${cj.metadata.name}/${c.name}`).toEqual([`credentials → ${CREDENTIALS_DIR}s3/credentials`]);
+        // The signing key: optional (a job without the Secret still runs), backup containers only.
+        expect(files.filter((f) => f.secret === 'gushen-dr-signing').map((f) => [f.path, f.optional]), `${cj.metadata.name}/${c.name}`).toEqual(
+          isBackup ? [[`${CREDENTIALS_DIR}signing/signing.key`, true]] : [],
+        );
       }
       if (isDrill) expect(identityVolumes[0].secret.defaultMode & 0o007).toBe(0);
+    }
+  });
+
+  it('credentials: read-only files from Secrets, named by the config; none in the environment but the documented PGREPL_PASSWORD', async () => {
+    const dir = await tempDir('gushen-dr-k8s-creds-');
+    try {
+      const used = new Set<string>();
+      for (const cj of byKind('CronJob')) {
+        const p = podSpec(cj);
+        // Secret files are owned by root and group fsGroup: the job's user reads them through that group.
+        expect(p.securityContext.fsGroup, cj.metadata.name).toBe(p.securityContext.runAsGroup);
+        const source = readFileSync(join(K8S, 'cronjobs', `cronjob-${cj.metadata.name.replace(/^gushen-dr-/, '')}.yaml`), 'utf8');
+        for (const c of containersOf(cj)) {
+          const where = `${cj.metadata.name}/${c.name}`;
+          // No Secret is poured into the environment, and only the documented variables come from one.
+          expect((c.envFrom ?? []).filter((e: Obj) => e.secretRef), where).toEqual([]);
+          const fromSecrets = (c.env ?? []).filter((e: Obj) => e.valueFrom?.secretKeyRef);
+          for (const e of fromSecrets) {
+            expect(Object.keys(ENV_CREDENTIALS), `${where}: ${e.name}`).toContain(e.name);
+            expect(source, `${where}: the YAML says why ${e.name} is an environment variable`).toMatch(ENV_CREDENTIALS[e.name]);
+            used.add(e.valueFrom.secretKeyRef.name);
+          }
+          expect(fromSecrets.map((e: Obj) => e.name), where).toEqual(c.name === 'backup' ? ['PGREPL_PASSWORD'] : []);
+          const env = envFor(objects, c);
+          expect(Object.keys(env).filter((k) => SECRET_NAME.test(k) && !(k in ENV_CREDENTIALS)), where).toEqual([]);
+
+          // Every credential file the config and the environment name is a Secret file mounted read-only, 0440 at most.
+          const root = join(dir.path, cj.metadata.name, c.name);
+          const { config: cfg, env: movedEnv, files } = await materialise(objects, p, c, root);
+          for (const f of files) {
+            used.add(f.secret);
+            expect(f.readOnly, `${where}: ${f.path}`).toBe(true);
+            expect(f.defaultMode, `${where}: ${f.path}`).toBe(0o440);
+            expect(f.path.startsWith(CREDENTIALS_DIR) || f.path === '/keys/dr.key', `${where}: ${f.path}`).toBe(true);
+          }
+          const named = credentialFiles(cfg, movedEnv);
+          const mounted = new Set(files.map((f) => join(root, f.path)));
+          const needed: Record<string, string[]> = {
+            backup: ['sources.postgres.passwordFile', 'sources.redis.passwordFile', 'AWS_SHARED_CREDENTIALS_FILE'],
+            prune: ['AWS_SHARED_CREDENTIALS_FILE'],
+            drill: ['drill.postgres.passwordFile', 'AWS_SHARED_CREDENTIALS_FILE'],
+          };
+          const present = named.filter((n) => mounted.has(n.file)).map((n) => n.what);
+          expect(present.sort(), `${where}: the credential files it has`).toEqual([...needed[c.name]].sort());
+          for (const n of named) expect(n.file.startsWith(join(root, CREDENTIALS_DIR)), `${where}: ${n.what} ${n.file}`).toBe(true);
+          expect(cfg.signing, `${where}: signing stays commented out until its Secret exists`).toBeUndefined();
+
+          // What the files say reaches the tool: placeholders refused (exit 2), naming each file.
+          expect(() => refusePlaceholderFiles(cfg, movedEnv), where).toThrow(new RegExp(`^${needed[c.name].filter((w) => w !== 'sources.redis.passwordFile').map((w) => `${w.replace(/\./g, '\\.')} \\S+`).join(', ')} still holds? the placeholder REPLACE_ME`));
+          if (c.name === 'backup') {
+            expect(readPasswordFile(cfg.sources.postgres!.passwordFile!)).toBe('REPLACE_ME');
+            expect(readPasswordFile(cfg.sources.redis!.passwordFile!)).toBe('from-ai-qtrd-secrets');
+            expect(cfg.sources.postgres!.pitr!.url).toMatch(/^postgres:\/\/gushen_dr_replication:REPLACE_ME@/);
+          }
+          if (c.name === 'drill') expect(readPasswordFile(cfg.drill.postgres!.passwordFile!)).toBe('REPLACE_ME');
+          expect(readFileSync(movedEnv.AWS_SHARED_CREDENTIALS_FILE, 'utf8')).toMatch(/^\[default\]\naws_access_key_id = REPLACE_ME\n/);
+        }
+      }
+      // Every Secret the kustomization makes is used by a job.
+      expect(byKind('Secret').map((s) => s.metadata.name).filter((n) => !used.has(n))).toEqual([]);
+    } finally {
+      await dir.cleanup();
     }
   });
 
@@ -717,8 +867,17 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
       const sa = JSON.parse((await k('get', 'serviceaccount', 'gushen-dr-backup', '-n', 'ai-qtrd', '-o', 'json')).stdout);
       expect(sa.automountServiceAccountToken).toBe(false);
 
+      // kustomize wraps long base64 values (the S3 credentials file); the API server stores the bytes and returns them
+      // unwrapped, so kubectl sends those keys again ("configured") but nothing is written: the version stays.
+      const wrapped = byKind('Secret').filter((s) => Object.values<string>(s.data ?? {}).some((v) => v.includes('\n')));
+      expect(wrapped.map((s) => s.metadata.name)).toEqual(['gushen-dr-s3']);
+      const versions = wrapped.map((s) => emu.get('v1', 'Secret', 'ai-qtrd', s.metadata.name).metadata.resourceVersion);
       const second = await k('apply', '-k', 'k8s/cronjobs');
-      for (const l of second.stdout.trim().split('\n')) expect(l).toMatch(/ unchanged$/);
+      for (const l of second.stdout.trim().split('\n')) {
+        if (wrapped.some((s) => l === `secret/${s.metadata.name} configured`)) continue;
+        expect(l).toMatch(/ unchanged$/);
+      }
+      expect(wrapped.map((s) => emu.get('v1', 'Secret', 'ai-qtrd', s.metadata.name).metadata.resourceVersion)).toEqual(versions);
     });
 
     it('the API server rejects a broken CronJob (the apply test can fail)', async () => {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -53,9 +54,26 @@ describe.skipIf(!kubectl)('k8s/wal-archive (rendered with kubectl kustomize)', (
     const shared = await kustomize(join(REPO_ROOT, 'k8s/cronjobs'));
     const text = shared.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'gushen-dr-config')!.data['gushen-dr.yaml'];
     const settings = shared.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'gushen-dr-settings')!.data as Record<string, string>;
-    const secret = shared.find((o) => o.kind === 'Secret' && o.metadata.name === 'gushen-dr-env')!.data as Record<string, string>;
-    const env = { ...settings, ...Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()])), REDIS_PASSWORD: 'x' };
-    for (const ref of c.envFrom) expect(['gushen-dr-settings', 'gushen-dr-env']).toContain(ref.configMapRef?.name ?? ref.secretRef?.name);
+    const secretKey = (name: string, key: string) => {
+      const v = shared.find((o) => o.kind === 'Secret' && o.metadata.name === name)?.data?.[key] as string | undefined;
+      expect(v, `Secret ${name} key ${key} (k8s/cronjobs)`).toBeDefined();
+      return Buffer.from(v!, 'base64').toString();
+    };
+    // Credentials: the S3 keys a read-only file from the Secret gushen-dr-s3 where AWS_SHARED_CREDENTIALS_FILE points;
+    // in the environment only the replication password (pitr.url takes no password file), and the YAML says why.
+    expect(c.envFrom).toEqual([{ configMapRef: { name: 'gushen-dr-settings' } }]);
+    const fromSecrets = c.env.filter((e: Obj) => e.valueFrom?.secretKeyRef);
+    expect(fromSecrets).toEqual([{ name: 'PGREPL_PASSWORD', valueFrom: { secretKeyRef: { name: 'gushen-dr-env', key: 'PGREPL_PASSWORD' } } }]);
+    expect(readFileSync(join(REPO_ROOT, 'k8s/wal-archive/deployment.yaml'), 'utf8')).toMatch(/pitr\.url \(the replication connection\) takes no\s+#?\s*password file/);
+    const s3 = pod.volumes.find((v: Obj) => v.secret?.secretName === 'gushen-dr-s3');
+    expect(s3.secret).toMatchObject({ defaultMode: 0o440, items: [{ key: 'credentials', path: 'credentials' }] });
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+    const mount = c.volumeMounts.find((m: Obj) => m.name === s3.name);
+    expect(mount.readOnly).toBe(true);
+    expect(settings.AWS_SHARED_CREDENTIALS_FILE).toBe(`${mount.mountPath}/credentials`);
+    expect(secretKey('gushen-dr-s3', 'credentials')).toMatch(/^\[default\]\naws_access_key_id = REPLACE_ME\naws_secret_access_key = REPLACE_ME\n$/);
+    expect(pod.volumes.filter((v: Obj) => v.secret).map((v: Obj) => v.secret.secretName)).toEqual(['gushen-dr-s3']);
+    const env = { ...settings, PGREPL_PASSWORD: secretKey('gushen-dr-env', 'PGREPL_PASSWORD') };
     const cfg = parseConfig(text, env, 'gushen-dr-config (wal-archive)');
     const pitr = cfg.sources.postgres!.pitr!;
     expect(pitr.enabled).toBe(true);

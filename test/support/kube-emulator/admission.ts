@@ -241,10 +241,14 @@ function dataHolder(kind: 'ConfigMap' | 'Secret'): Hook {
       const data: Rec = { ...rec(obj.data) };
       for (const [k, v] of Object.entries(rec(obj.stringData))) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
       delete obj.stringData;
-      for (const [k, v] of Object.entries(data)) {
+      for (const [k, raw] of Object.entries(data)) {
+        // Go's base64 decoder skips line breaks (kustomize wraps long values); the API server stores the bytes, so
+        // what it returns is unwrapped.
+        const v = typeof raw === 'string' ? raw.replace(/[\r\n]/g, '') : raw;
         if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
           throw badRequest(`Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0 (key ${quote(k)})`);
         }
+        data[k] = v;
       }
       if (obj.data !== undefined || Object.keys(data).length) obj.data = data;
       const type = str(obj.type);
