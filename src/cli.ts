@@ -122,7 +122,10 @@ function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--keep-on-failure', 'keep the scratch environment when a check fails')
     .option('--list', 'list past drill reports')
     .option('--identity <file>', 'age identity file (default: encryption.identityFile)')
-    .option('--namespace <ns>', 'scratch namespace to use instead of <drill.namespacePrefix><date>')
+    .option(
+      '--namespace <ns>',
+      'create this scratch namespace and delete it afterwards (needs the right to create namespaces), instead of emptying the standing drill.namespace, or creating <drill.namespacePrefix><date> when that is unset',
+    )
     .action((o: { backup: string; keep?: boolean; keepOnFailure?: boolean; list?: boolean; identity?: string; namespace?: string }) =>
       run(loadEnv(g()).then((env) => drillCommand(env, o))),
     );

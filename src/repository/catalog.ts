@@ -1,4 +1,4 @@
-import { BACKUPS_PREFIX, MANIFEST_NAME, backupIdOfKey, manifestKey, manifestSignatureKey, parseBackupId, type Schedule } from './layout.js';
+import { BACKUPS_PREFIX, MANIFEST_NAME, backupIdOfKey, backupLogKey, manifestKey, manifestSignatureKey, parseBackupId, type Schedule } from './layout.js';
 import type { Manifest } from './manifest.js';
 import type { SourceName } from '../config/schema.js';
 import { parseManifest } from './manifest-json.js';
@@ -22,6 +22,7 @@ export interface CatalogEntry {
   /** Bytes stored under the backup's prefix. */
   storedBytes: number;
   objects: number;
+  /** The manifest's artifact count; without a usable manifest, the objects that are not the manifest, its signature or the backup's log. */
   artifacts: number;
   manifest?: Manifest;
   problem?: string;
@@ -32,15 +33,16 @@ export interface CatalogEntry {
  * whose signature is missing or does not verify is listed as Unsigned / BadSignature, without its manifest.
  */
 export async function listBackups(store: ObjectStore, trust: ManifestTrust = {}): Promise<CatalogEntry[]> {
-  const groups = new Map<string, { bytes: number; objects: number; hasManifest: boolean; signed?: boolean }>();
+  const groups = new Map<string, { bytes: number; objects: number; artifacts: number; hasManifest: boolean }>();
   for (const o of await store.list(BACKUPS_PREFIX)) {
     const id = backupIdOfKey(o.key);
     if (!id) continue;
-    const g = groups.get(id) ?? { bytes: 0, objects: 0, hasManifest: false };
+    const g = groups.get(id) ?? { bytes: 0, objects: 0, artifacts: 0, hasManifest: false };
     g.bytes += o.size;
     g.objects += 1;
     if (o.key === manifestKey(id)) g.hasManifest = true;
-    if (o.key === manifestSignatureKey(id)) g.signed = true;
+    // The manifest, its signature and the backup's own log are not artifacts (src/repository/layout.ts).
+    else if (o.key !== manifestSignatureKey(id) && o.key !== backupLogKey(id)) g.artifacts += 1;
     groups.set(id, g);
   }
   const entries: CatalogEntry[] = [];
@@ -54,7 +56,7 @@ export async function listBackups(store: ObjectStore, trust: ManifestTrust = {})
       objects: g.objects,
     };
     if (!g.hasManifest) {
-      entries.push({ ...base, status: 'Incomplete', artifacts: g.objects, problem: `no ${MANIFEST_NAME}: the backup did not finish` });
+      entries.push({ ...base, status: 'Incomplete', artifacts: g.artifacts, problem: `no ${MANIFEST_NAME}: the backup did not finish` });
       continue;
     }
     try {
@@ -62,7 +64,7 @@ export async function listBackups(store: ObjectStore, trust: ManifestTrust = {})
       entries.push({ ...base, status: manifest.status, artifacts: manifest.artifacts.length, manifest });
     } catch (err) {
       const status = err instanceof ManifestSignatureError ? err.status : 'Unreadable';
-      entries.push({ ...base, status, artifacts: g.objects - 1 - (g.signed ? 1 : 0), problem: errorMessage(err) });
+      entries.push({ ...base, status, artifacts: g.artifacts, problem: errorMessage(err) });
     }
   }
   return entries;
