@@ -9,8 +9,9 @@
  *
  *   npx tsx bench/pitr.ts [--seconds 60] [--scale 10] [--json]
  *
- * Not part of `npm run bench` (it needs a minute of pgbench and a full restore on top of the others): its numbers
- * are copied into docs/performance.md by hand.
+ * Part of `npm run bench` (bench/run.ts runs it last, `--only pitr` alone, `--pitr-seconds N` for a shorter
+ * pgbench) and renders the "Point-in-time recovery" section of docs/performance.md from its result: with --json
+ * the last stdout line is the result as one line of JSON, without it the same object, indented.
  */
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -22,6 +23,9 @@ import { pitrEnv, scrape, startArchiver, startPitrServer } from '../test/support
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
+/** Production's WAL segment size, and the archiver's upload interval of the segment being written. */
+const SEG_SIZE_MIB = 16;
+const PARTIAL_UPLOAD_SECONDS = 10;
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,9 +53,9 @@ async function bareBasebackup(port: number): Promise<number> {
 async function main(): Promise<void> {
   const seconds = arg('seconds', 60);
   const scale = arg('scale', 10);
-  const server = await startPitrServer({ segSizeMiB: 16 });
+  const server = await startPitrServer({ segSizeMiB: SEG_SIZE_MIB });
   const env = await pitrEnv();
-  const config = await env.writeConfig(server, { partialUploadSeconds: 10, walWaitSeconds: 600 });
+  const config = await env.writeConfig(server, { partialUploadSeconds: PARTIAL_UPLOAD_SECONDS, walWaitSeconds: 600 });
   const lsn = async () => parseLsn(String((await server.query('postgres', 'select pg_current_wal_lsn()::text as l')).rows[0].l));
   const pgbench = (args: string[]) => run(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', ...args, 'app'], { maxBuffer: 64 * MiB });
   try {
@@ -110,22 +114,43 @@ async function main(): Promise<void> {
       const rep = (JSON.parse(r.stdout) as { postgres: { pitr: { baseBackup: { startLsn: string }; redoDoneAt: string; walFetched: number; seconds: number } } }).postgres.pitr;
       const replayed = Number(parseLsn(rep.redoDoneAt) - parseLsn(rep.baseBackup.startLsn));
 
-      const rows = [
-        ['pgbench -c 4 -j 2', `${benchSeconds.toFixed(0)} s, ${tps.toFixed(0)} tps (scale ${scale})`],
-        ['WAL generated during pgbench', `${(generated / MiB).toFixed(0)} MiB (${(generated / MiB / benchSeconds).toFixed(1)} MiB/s)`],
-        ['WAL archived (finished segments, whole run)', `${(archivedTotal / MiB).toFixed(0)} MiB in ${metrics.get('gushen_dr_wal_segments_archived_total')} segments, ${metrics.get('gushen_dr_wal_partial_uploads_total')} partial uploads, ${metrics.get('gushen_dr_wal_upload_failures_total')} failures`],
-        ['archive lag during pgbench (max, sampled every s)', `${maxLag.toFixed(1)} s, ${(maxLagBytes / MiB).toFixed(1)} MiB (target < 30 s: ${maxLag < 30 ? 'met' : 'NOT met'})`],
-        ['caught up after pgbench ended', `${catchUp.toFixed(1)} s`],
-        ['base backup, gushen-dr (pg_basebackup → store)', `${Math.min(...ours).toFixed(2)} s for ${(baseBytes / MiB).toFixed(0)} MiB (runs: ${ours.map((x) => x.toFixed(2)).join(', ')})`],
-        ['base backup, bare pg_basebackup -Ft -D - > /dev/null', `${Math.min(...bare).toFixed(2)} s (runs: ${bare.map((x) => x.toFixed(2)).join(', ')}); ratio ${(Math.min(...ours) / Math.min(...bare)).toFixed(2)}`],
-        ['restore --to-time latest', `${restoreSeconds.toFixed(1)} s (CLI), ${rep.seconds.toFixed(1)} s in the restore, ${rep.walFetched} WAL files`],
-        ['replay rate (WAL from base start to end / restore time)', `${(replayed / MiB).toFixed(0)} MiB in ${rep.seconds.toFixed(1)} s = ${(replayed / MiB / rep.seconds).toFixed(1)} MiB/s`],
-      ];
-      if (process.argv.includes('--json')) console.log(JSON.stringify({ rows: Object.fromEntries(rows) }, null, 2));
-      else {
-        console.log('| measurement | result |\n| --- | --- |');
-        for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
-      }
+      const oursBest = Math.min(...ours);
+      const bareBest = Math.min(...bare);
+      const round = (n: number, d = 3) => Number(n.toFixed(d));
+      const result = {
+        pgbenchSecondsRequested: seconds,
+        scale,
+        clients: 4,
+        threads: 2,
+        segSizeMiB: SEG_SIZE_MIB,
+        partialUploadSeconds: PARTIAL_UPLOAD_SECONDS,
+        store: 'file://',
+        serverVersion: String((await server.query('postgres', 'show server_version')).rows[0].server_version),
+        pgbenchSeconds: round(benchSeconds),
+        tps: round(tps, 1),
+        walGeneratedMiB: round(generated / MiB),
+        walGeneratedMiBps: round(generated / MiB / benchSeconds),
+        walArchivedMiB: round(archivedTotal / MiB),
+        segmentsArchived: metrics.get('gushen_dr_wal_segments_archived_total') ?? 0,
+        partialUploads: metrics.get('gushen_dr_wal_partial_uploads_total') ?? 0,
+        uploadFailures: metrics.get('gushen_dr_wal_upload_failures_total') ?? 0,
+        maxLagSeconds: round(maxLag),
+        maxLagMiB: round(maxLagBytes / MiB),
+        lagTargetSeconds: 30,
+        catchUpSeconds: round(catchUp),
+        baseBackupMiB: round(baseBytes / MiB),
+        baseBackupSeconds: round(oursBest),
+        baseBackupRuns: ours.map((x) => round(x, 2)).join(' / '),
+        bareBaseBackupSeconds: round(bareBest),
+        bareBaseBackupRuns: bare.map((x) => round(x, 2)).join(' / '),
+        ratioBaseBackupVsBare: round(oursBest / bareBest, 2),
+        restoreCliSeconds: round(restoreSeconds),
+        restoreSeconds: round(rep.seconds),
+        walFetched: rep.walFetched,
+        replayedMiB: round(replayed / MiB),
+        replayMiBps: round(replayed / MiB / rep.seconds),
+      };
+      console.log(process.argv.includes('--json') ? JSON.stringify(result) : JSON.stringify(result, null, 2));
     } finally {
       archiver.signal('SIGTERM');
       await archiver.exited;

@@ -3,12 +3,19 @@
  * value measured here, as a ratio against baselines measured in the same run where the target is a ratio
  * (bare pg_dump, `pg_dump | age | aws s3 cp`, bare pg_restore, `redis-cli --rdb`), with peak RSS.
  *
- *   npm run bench                          (defaults below; about 15 minutes on 2 cores)
+ *   npm run bench                          (defaults below; about 18 minutes on 2 cores)
  *   npm run bench -- --pg-mib 256 --redis-keys 200000 --store-mib 512 --crypto-mib 256
+ *   npm run bench -- --only pitr           (the point-in-time recovery section alone, about 3 minutes)
  *
  * Flags: --pg-mib N (PostgreSQL database size, default 1024), --redis-keys N (default 2000000), --store-mib N
  * (stream size per store, default 2048), --crypto-mib N (default 1024), --jobs N (pg_restore jobs, default 2),
- * --only crypto,store,postgres,redis, --out FILE (default docs/performance.md), --no-build (do not rebuild dist/).
+ * --pitr-seconds N (pgbench duration of bench/pitr.ts, default 60, the lag target's), --pitr-scale N (default 10),
+ * --only crypto,store,postgres,redis,pitr, --out FILE (default docs/performance.md), --no-build (do not rebuild dist/).
+ *
+ * With --only (some of the parts) and an existing FILE, only what those parts own is rewritten and the rest of the
+ * file is kept byte for byte: the "Point-in-time recovery" section (pitr); the Targets and Baselines tables (crypto,
+ * store, postgres, redis: rendered again from the new results and, for the parts not rerun, from the JSON in the
+ * file's "Raw results") and the rerun parts' blocks there. The header, Machine, Notes and any prose stay as they are.
  *
  * The stream-to-store target is measured by bench/stream-child.mjs with dump-like data, at the default and 64 MiB S3 parts:
  * bench/store.ts's input compresses so well that an S3 upload of it is a single small part.
@@ -18,7 +25,7 @@
  * never counts against another's. dist/ is rebuilt first so that the CLI timings are of the current code.
  */
 import { execFile, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem, release, platform } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,6 +44,8 @@ interface Options {
   storeMiB: number;
   cryptoMiB: number;
   jobs: number;
+  pitrSeconds: number;
+  pitrScale: number;
   only: Set<string>;
   out: string;
   build: boolean;
@@ -48,7 +57,16 @@ interface BenchRun {
   seconds: number;
   result?: Json;
   error?: string;
+  /** Where a result of an earlier run came from (the command and date), shown in its Raw results block. */
+  provenance?: string;
+  /** Load average (1 min) before and after the run. */
+  load?: [string, string];
 }
+
+/** The benchmarks, in the order they run; `--only` selects some of them. */
+const PARTS = ['crypto', 'store', 'postgres', 'redis', 'pitr'] as const;
+/** The part a run belongs to (store's dump-like stream runs are named stream-*). */
+const partOf = (name: string) => (name.startsWith('stream-') ? 'store' : name);
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
@@ -57,7 +75,9 @@ function parseArgs(argv: string[]): Options {
     storeMiB: 2048,
     cryptoMiB: 1024,
     jobs: 2,
-    only: new Set(['crypto', 'store', 'postgres', 'redis']),
+    pitrSeconds: 60,
+    pitrScale: 10,
+    only: new Set(PARTS),
     out: join(ROOT, 'docs', 'performance.md'),
     build: true,
   };
@@ -73,8 +93,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--store-mib') o.storeMiB = num(a, v);
     else if (a === '--crypto-mib') o.cryptoMiB = num(a, v);
     else if (a === '--jobs') o.jobs = num(a, v);
+    else if (a === '--pitr-seconds') o.pitrSeconds = num(a, v);
+    else if (a === '--pitr-scale') o.pitrScale = num(a, v);
     else if (a === '--out') o.out = v;
-    else if (a === '--only') o.only = new Set(v.split(','));
+    else if (a === '--only') {
+      o.only = new Set(v.split(','));
+      for (const part of o.only) if (!(PARTS as readonly string[]).includes(part)) throw new Error(`--only: unknown part ${part} (parts: ${PARTS.join(', ')})`);
+    }
     else if (a === '--no-build') {
       o.build = false;
       continue;
@@ -310,29 +335,23 @@ function rowsFor(runs: Map<string, BenchRun>, o: Options): Row[] {
   return rows;
 }
 
-function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string, string>, command: string, totalSeconds: number): string {
+/** The Targets section: every judged or reported row of the parts that share it (all but pitr). */
+function targetsSection(runs: Map<string, BenchRun>, o: Options): string[] {
   const rows = rowsFor(runs, o);
   const met = rows.filter((r) => r.met === true).length;
   const judged = rows.filter((r) => r.met !== undefined).length;
-  const cell = (s: string) => s.replace(/\|/g, '\\|');
   const lines: string[] = [];
-  lines.push('# Performance');
-  lines.push('');
-  lines.push(`Generated by \`${command}\` (bench/run.ts) on ${facts.Date}; total ${Math.round(totalSeconds / 60)} min. Do not edit by hand: rerun the command.`);
-  lines.push('Every ratio is against a baseline measured in the same run, on the same data, on this machine.');
-  lines.push('');
-  lines.push('## Machine');
-  lines.push('');
-  lines.push('| | |');
-  lines.push('|---|---|');
-  for (const [k, v] of Object.entries(facts)) lines.push(`| ${k} | ${cell(v)} |`);
-  lines.push('');
   lines.push(`## Targets (${met} of ${judged} met)`);
   lines.push('');
   lines.push('| What | Measured | Target | Met | Detail |');
   lines.push('|---|---|---|---|---|');
   for (const r of rows) lines.push(`| ${cell(r.what)} | ${cell(r.measured)} | ${cell(r.target)} | ${r.met === undefined ? '—' : r.met ? 'yes' : '**no**'} | ${cell(r.note ?? '')} |`);
   lines.push('');
+  return lines;
+}
+
+function baselinesSection(runs: Map<string, BenchRun>, o: Options): string[] {
+  const lines: string[] = [];
   lines.push('## Baselines measured in this run');
   lines.push('');
   lines.push('| Baseline | Seconds |');
@@ -357,6 +376,111 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
   if (redis?.bgsaveAloneSeconds !== undefined) base.push(['`BGSAVE` alone, polled until done (best of runs)', `${redis.bgsaveAloneSeconds} (runs: ${redis.bgsaveAloneRuns})`]);
   for (const [k, v] of base) if (v !== undefined) lines.push(`| ${cell(k)} | ${cell(String(v))} |`);
   lines.push('');
+  return lines;
+}
+
+/** One run's result as a collapsed JSON block (the source of the rows, and of a later partial run's tables). */
+function rawBlock(r: BenchRun): string[] {
+  const file = r.name.startsWith('stream-') ? 'run' : r.name;
+  return [
+    `<details><summary>${r.name} (\`bench/${file}.ts ${r.args.join(' ')}\`, ${Math.round(r.seconds)} s${r.provenance ? `; ${r.provenance}` : ''})</summary>`,
+    '',
+    '```json',
+    JSON.stringify(r.result ?? { error: r.error }, null, 2),
+    '```',
+    '',
+    '</details>',
+    '',
+  ];
+}
+
+/** The Raw results blocks of a file: run name → the block's text and the run it records. */
+function parseRawBlocks(text: string): Map<string, { text: string; run: BenchRun }> {
+  const out = new Map<string, { text: string; run: BenchRun }>();
+  const re = /<details><summary>(\S+) \(`bench\/\S+?\.ts ?(.*?)`, (\d+) s(?:; (.*?))?\)<\/summary>\n\n```json\n([\s\S]*?)\n```\n\n<\/details>\n\n?/g;
+  for (const m of text.matchAll(re)) {
+    const result = JSON.parse(m[5]) as Json;
+    const run: BenchRun = { name: m[1], args: m[2] ? m[2].split(' ') : [], seconds: Number(m[3]), provenance: m[4] };
+    if (typeof result.error === 'string' && Object.keys(result).length === 1) run.error = result.error;
+    else run.result = result;
+    out.set(m[1], { text: m[0], run });
+  }
+  return out;
+}
+
+/** The options a part ran with, from its arguments (a run kept from the file may have run with others). */
+function optionsOf(runs: Map<string, BenchRun>, o: Options): Options {
+  const arg = (name: string, flag: string) => {
+    const args = runs.get(name)?.args ?? [];
+    const i = args.indexOf(flag);
+    return i >= 0 && Number.isInteger(Number(args[i + 1])) ? Number(args[i + 1]) : undefined;
+  };
+  return { ...o, cryptoMiB: arg('crypto', '--mib') ?? o.cryptoMiB, jobs: arg('postgres', '--jobs') ?? o.jobs, redisKeys: arg('redis', '--keys') ?? o.redisKeys };
+}
+
+/** The point-in-time recovery section (bench/pitr.ts): its table, what it means, and its raw result. */
+function pitrSection(r: BenchRun | undefined, command: string, date: string): string[] {
+  const lines: string[] = ['## Point-in-time recovery (bench/pitr.ts)', ''];
+  const p = r?.result;
+  if (!r || !p) {
+    lines.push(`Not measured${r?.error ? `: bench/pitr.ts failed (${r.error})` : ''} by \`${command}\` on ${date}.`, '');
+    if (r) lines.push(...rawBlock(r));
+    return lines;
+  }
+  const load = r.load ? ` (load average, 1 min, at its start / end ${r.load[0]} / ${r.load[1]}: other work on the machine skews the figures)` : '';
+  const short = p.pgbenchSecondsRequested < 60;
+  lines.push(`Measured by \`${command}\` on ${date}${load}: PostgreSQL ${p.serverVersion} with`);
+  lines.push(`${p.segSizeMiB} MiB segments, \`gushen-dr wal-archive\` into a \`${p.store}\` store with \`partialUploadSeconds: ${p.partialUploadSeconds}\`,`);
+  lines.push(`pgbench scale ${p.scale}.${short ? ` pgbench ran ${p.pgbenchSecondsRequested} s, shorter than the lag target's 60 s: the target is not judged.` : ''}`);
+  lines.push('');
+  const mib = (n: number) => `${n.toFixed(0)} MiB`;
+  const lagMet = p.maxLagSeconds < p.lagTargetSeconds;
+  lines.push('| measurement | result |');
+  lines.push('| --- | --- |');
+  for (const [k, v] of [
+    [`pgbench -c ${p.clients} -j ${p.threads}`, `${p.pgbenchSeconds.toFixed(0)} s, ${p.tps.toFixed(0)} tps (scale ${p.scale})`],
+    ['WAL generated during pgbench', `${mib(p.walGeneratedMiB)} (${p.walGeneratedMiBps.toFixed(1)} MiB/s)`],
+    ['WAL archived (finished segments, whole run)', `${mib(p.walArchivedMiB)} in ${p.segmentsArchived} segments, ${p.partialUploads} partial uploads, ${p.uploadFailures} failures`],
+    ['archive lag during pgbench (max, sampled every s)', `${p.maxLagSeconds.toFixed(1)} s, ${p.maxLagMiB.toFixed(1)} MiB (target < ${p.lagTargetSeconds} s: ${short ? 'not judged' : lagMet ? 'met' : '**not met**'})`],
+    ['caught up after pgbench ended', `${p.catchUpSeconds.toFixed(1)} s`],
+    ['base backup, gushen-dr (pg_basebackup → store)', `${p.baseBackupSeconds.toFixed(2)} s for ${mib(p.baseBackupMiB)} (runs: ${p.baseBackupRuns})`],
+    ['base backup, bare pg_basebackup -Ft -D - > /dev/null', `${p.bareBaseBackupSeconds.toFixed(2)} s (runs: ${p.bareBaseBackupRuns}); ratio ${p.ratioBaseBackupVsBare.toFixed(2)}`],
+    ['restore --to-time latest', `${p.restoreCliSeconds.toFixed(1)} s (CLI), ${p.restoreSeconds.toFixed(1)} s in the restore, ${p.walFetched} WAL files`],
+    ['replay rate (WAL from base start to end / restore time)', `${mib(p.replayedMiB)} in ${p.restoreSeconds.toFixed(1)} s = ${p.replayMiBps.toFixed(1)} MiB/s`],
+  ] as const) {
+    lines.push(`| ${cell(k)} | ${cell(v)} |`);
+  }
+  lines.push('');
+  lines.push(
+    `- **Lag target (< ${p.lagTargetSeconds} s under \`pgbench -c ${p.clients} -T 60\`): ${short ? 'not judged' : lagMet ? 'met' : 'not met'}**, at most ${p.maxLagSeconds.toFixed(1)} s. The lag counts from the oldest WAL not yet`,
+  );
+  lines.push(`  stored, so it saw-tooths up to \`partialUploadSeconds\` (${p.partialUploadSeconds} s between uploads of the segment being written) plus an upload.`);
+  lines.push(`- The base backup takes ${p.ratioBaseBackupVsBare.toFixed(1)}× a bare \`pg_basebackup\` to \`/dev/null\` here: the same stream also goes through`);
+  lines.push('  SHA-256, zstd and age and is written and fsynced to the store. The WAL wait that follows (the stop segment must be');
+  lines.push('  stored) is not counted in either.');
+  lines.push(`- Replay includes unpacking the base backup (${mib(p.baseBackupMiB)}) and decrypting every segment before PostgreSQL applies it.`);
+  lines.push('');
+  lines.push(...rawBlock(r));
+  return lines;
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string, string>, command: string, totalSeconds: number): string {
+  const lines: string[] = [];
+  lines.push('# Performance');
+  lines.push('');
+  lines.push(`Generated by \`${command}\` (bench/run.ts) on ${facts.Date}; total ${Math.round(totalSeconds / 60)} min. Do not edit by hand: rerun the command.`);
+  lines.push('Every ratio is against a baseline measured in the same run, on the same data, on this machine.');
+  lines.push('');
+  lines.push('## Machine');
+  lines.push('');
+  lines.push('| | |');
+  lines.push('|---|---|');
+  for (const [k, v] of Object.entries(facts)) lines.push(`| ${k} | ${cell(v)} |`);
+  lines.push('');
+  lines.push(...targetsSection(runs, o));
+  lines.push(...baselinesSection(runs, o));
   lines.push('## Notes');
   lines.push('');
   lines.push('- "Backup function" rows time the source alone (pg_dump → row counts in the snapshot → SHA-256 → zstd → age → S3) in a child process; "whole gushen-dr" rows time the built CLI end to end, which adds Node start-up, the lock (a one-second settle), reading every artifact back after writing it, and the manifest.');
@@ -370,22 +494,54 @@ function markdown(runs: Map<string, BenchRun>, o: Options, facts: Record<string,
   lines.push('- The stream rows run the built code (dist/) in plain Node with the flags production uses (bin/gushen-dr.js\'s first line and the Dockerfile\'s ENTRYPOINT: `--max-semi-space-size=1`). A 1 MiB young generation makes V8 collect the short-lived Buffer wrappers of a stream sooner, so the memory behind them is given back sooner: it measured 40-50 MiB less peak RSS than the default, at the same throughput. The benchmark children that still run TypeScript through tsx carry about 16 MiB for it.');
   lines.push('- bench/store.ts streams one repeated 1 MiB block, which zstd compresses more than 100-fold, so little reaches the store; its rows are kept for comparison and not judged. The dump-like stream (bench/stream-child.mjs) is the measurement for the target.');
   lines.push('- A `gushen-dr restore` of several parts (or of one dump streamed with one job) reads and verifies those artifacts once before restoring anything, so that a tampered artifact restores nothing; that read is included in the whole-CLI restore rows.');
-  for (const r of runs.values()) if (r.error) lines.push(`- ${r.name}: failed (${cell(r.error)}); its rows say "not measured".`);
+  for (const r of runs.values()) if (r.error && r.name !== 'pitr') lines.push(`- ${r.name}: failed (${cell(r.error)}); its rows say "not measured".`);
   lines.push('');
+  if (runs.has('pitr')) lines.push(...pitrSection(runs.get('pitr'), command, facts.Date));
   lines.push('## Raw results');
   lines.push('');
-  for (const r of runs.values()) {
-    const file = r.name.startsWith('stream-') ? 'run' : r.name;
-    lines.push(`<details><summary>${r.name} (\`bench/${file}.ts ${r.args.join(' ')}\`, ${Math.round(r.seconds)} s)</summary>`);
-    lines.push('');
-    lines.push('```json');
-    lines.push(JSON.stringify(r.result ?? { error: r.error }, null, 2));
-    lines.push('```');
-    lines.push('');
-    lines.push('</details>');
-    lines.push('');
-  }
+  for (const r of runs.values()) if (r.name !== 'pitr') lines.push(...rawBlock(r));
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A partial run (--only some parts) into an existing file: the sections the rerun parts own are replaced, everything
+ * else is kept byte for byte. The shared Targets and Baselines tables are rendered from the new results and the
+ * file's Raw results of the parts not rerun.
+ */
+function mergeInto(old: string, runs: Map<string, BenchRun>, o: Options, command: string, date: string): string {
+  // `## ` sections, each from its heading to the line before the next one (the first one is the preamble).
+  const sections: string[][] = [[]];
+  for (const line of old.split('\n')) {
+    if (line.startsWith('## ')) sections.push([]);
+    sections.at(-1)!.push(line);
+  }
+  const find = (prefix: string) => sections.findIndex((sec) => sec[0]?.startsWith(prefix));
+  const rawAt = find('## Raw results');
+  if ([...runs.keys()].some((n) => partOf(n) !== 'pitr')) {
+    const targetsAt = find('## Targets');
+    const baselinesAt = find('## Baselines');
+    if (targetsAt < 0 || baselinesAt < 0 || rawAt < 0) throw new Error(`cannot merge the new results into ${o.out}: it has no Targets, Baselines or Raw results section (rerun every part, or use --out)`);
+    const kept = parseRawBlocks(sections[rawAt].join('\n'));
+    const all = new Map<string, BenchRun>();
+    for (const [name, b] of kept) if (!runs.has(name)) all.set(name, b.run);
+    for (const [name, r] of runs) if (partOf(name) !== 'pitr') all.set(name, { ...r, provenance: `\`${command}\` on ${date}` });
+    const ro = optionsOf(all, o);
+    sections[targetsAt] = targetsSection(all, ro);
+    sections[baselinesAt] = baselinesSection(all, ro);
+    // Raw results: the kept blocks verbatim, the rerun ones in their place (new ones at the end).
+    const raw = ['## Raw results', ''];
+    for (const [name, b] of kept) raw.push(...(runs.has(name) ? rawBlock(all.get(name)!) : b.text.replace(/\n+$/, '\n\n').split('\n').slice(0, -1)));
+    for (const [name] of runs) if (partOf(name) !== 'pitr' && !kept.has(name)) raw.push(...rawBlock(all.get(name)!));
+    const last = rawAt === sections.length - 1;
+    sections[rawAt] = last ? [...raw, ''] : raw;
+  }
+  if (runs.has('pitr')) {
+    const section = pitrSection(runs.get('pitr'), command, date);
+    const at = find('## Point-in-time recovery');
+    if (at >= 0) sections[at] = at === sections.length - 1 ? [...section, ''] : section;
+    else sections.splice(rawAt >= 0 ? rawAt : sections.length, 0, section);
+  }
+  return sections.map((sec) => sec.join('\n')).join('\n');
 }
 
 async function main(): Promise<void> {
@@ -410,6 +566,7 @@ async function main(): Promise<void> {
     Sizes: `PostgreSQL ${o.pgMiB} MiB, Redis ${o.redisKeys.toLocaleString('en-US')} keys, ${o.storeMiB} MiB per store, ${o.cryptoMiB} MiB encrypted, pg_restore -j ${o.jobs}`,
   };
   const runs = new Map<string, BenchRun>();
+  if (o.only.has('pitr')) facts.Sizes += `, PITR pgbench ${o.pitrSeconds} s at scale ${o.pitrScale}`;
   // One at a time: each benchmark gets the whole machine.
   if (o.only.has('crypto')) runs.set('crypto', await runBench('crypto', ['--mib', String(o.cryptoMiB)]));
   if (o.only.has('store')) {
@@ -422,8 +579,15 @@ async function main(): Promise<void> {
   if (o.only.has('postgres')) runs.set('postgres', await runBench('postgres', ['--mib', String(o.pgMiB), '--jobs', String(o.jobs)]));
   // Four rounds: single Redis runs here differ by up to 40 % (a BGSAVE alone took 5.8-7.0 s in five rounds).
   if (o.only.has('redis')) runs.set('redis', await runBench('redis', ['--keys', String(o.redisKeys), '--runs', '5']));
+  if (o.only.has('pitr')) {
+    const before = loadavg()[0].toFixed(2);
+    const r = await runBench('pitr', ['--seconds', String(o.pitrSeconds), '--scale', String(o.pitrScale)]);
+    runs.set('pitr', { ...r, load: [before, loadavg()[0].toFixed(2)] });
+  }
   facts['Load average (1 min) at start / end'] = `${startLoad} / ${loadavg()[0].toFixed(2)} (other work on the machine skews the figures)`;
-  const md = markdown(runs, o, facts, command, (Date.now() - t0) / 1000);
+  const partial = PARTS.some((p) => !o.only.has(p));
+  const old = partial ? await readFile(o.out, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err))) : undefined;
+  const md = old === undefined ? markdown(runs, o, facts, command, (Date.now() - t0) / 1000) : mergeInto(old, runs, o, command, facts.Date);
   await writeFile(o.out, md);
   log(`wrote ${o.out} in ${Math.round((Date.now() - t0) / 60_000)} min`);
   process.stdout.write(md);
