@@ -88,7 +88,7 @@ async function ensureBuilt(): Promise<void> {
   await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT }).catch((err: { stdout?: string }) => {
     console.warn(`npm run build reported errors (dist/ was written anyway):\n${String(err.stdout ?? err).slice(0, 2000)}`);
   });
-  for (const f of ['cli.js', 'demo/dataset.js', 'sources/postgres/scratch-server.js', 'sources/redis/scratch-server.js', 'engine/drill/report.js']) {
+  for (const f of ['cli.js', 'demo/dataset.js', 'sources/postgres/scratch-server.js', 'sources/redis/scratch-server.js', 'engine/drill/report.js', 'sources/postgres/pitr/recover.js']) {
     expect(existsSync(join(REPO_ROOT, 'dist', f)), `dist/${f} after the build`).toBe(true);
   }
 }
@@ -279,7 +279,11 @@ describe('npm run quickstart', () => {
 
     // The drill report it printed: every demo table restored with a non-zero row count equal to the backup's.
     const checks = reportChecks(out);
-    const pgChecks = checks.filter((c) => c.kind === 'postgres' && !c.name.endsWith(': tables'));
+    // The drill's point-in-time part (the demo config enables PITR): recovered to latest, it starts and answers.
+    const pitrChecks = checks.filter((c) => c.kind === 'postgres' && c.name.startsWith('PITR: '));
+    expect(pitrChecks.map((c) => c.name)).toEqual(['PITR: recovered to latest, starts and answers', 'PITR: recovery point']);
+    for (const c of pitrChecks) expect(c.result, c.name).toBe('ok');
+    const pgChecks = checks.filter((c) => c.kind === 'postgres' && !c.name.endsWith(': tables') && !c.name.startsWith('PITR: '));
     expect(pgChecks.map((c) => c.name.replace(/^[^:]+: /, '')).sort()).toEqual(DEMO_TABLES);
     for (const c of pgChecks) {
       expect(c.result, c.name).toBe('ok');
@@ -297,12 +301,33 @@ describe('npm run quickstart', () => {
     expect(out).toContain('Seeded = backed up = restored, for every table and every Redis database.');
     for (const t of DEMO_TABLES) expect(out).toMatch(new RegExp(`^${t.replace('.', '\\.')} +[\\d,]+ +[\\d,]+ +[\\d,]+  equal$`, 'm'));
 
+    // Point-in-time recovery: the WAL archiver ran through the demo writes; a restore to T between the two batches
+    // holds every row of batch 1 and none of batch 2; the archiver stopped on SIGTERM with exit 0.
+    const pitr = /^Point-in-time restore: to (\S+): batch 1 \(([\d,]+) rows\) present, batch 2 \(([\d,]+) rows, committed after T\) absent; last replayed commit (\S+)\.$/m.exec(out);
+    expect(pitr, `the point-in-time section; stdout:\n${out.slice(-3000)}`).not.toBeNull();
+    const [, target, batch1, batch2, lastReplayed] = pitr!;
+    expect(Number(batch1.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(Number(batch2.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(target).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    // Both are UTC with microseconds: as strings they order as times do.
+    expect(lastReplayed).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(lastReplayed <= target, `last replayed commit ${lastReplayed} <= T ${target}`).toBe(true);
+    expect(out).toMatch(/^- WAL archiver: exited 0 on SIGTERM; it ran from before the backup .* through the demo writes,$/m);
+    expect(qs.stderr()).toContain('quickstart: stopped the WAL archiver (SIGTERM; exit 0)');
+    expect(qs.stderr()).toMatch(/quickstart: stopped the PostgreSQL restored to T and removed its data directory \((\/[^)]+)\)/);
+    const restoredDir = /removed its data directory \((\/[^)]+)\)/.exec(qs.stderr())![1];
+    expect(existsSync(restoredDir)).toBe(false);
+
     // What it left behind: the demo store, its config and key pair, in the working directory.
     const manifests = (await readdir(join(w.cwd, 'backups', 'demo', 'backups'))).filter((d) => existsSync(join(w.cwd, 'backups', 'demo', 'backups', d, 'manifest.json')));
     expect(manifests).toHaveLength(1);
     expect(out).toContain(manifests[0]);
     expect((await stat(join(w.cwd, 'keys', 'demo.key'))).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(w.cwd, 'backups', 'demo', 'gushen-dr.yaml'), 'utf8')).not.toContain(String(machinePg.port));
+    expect(readFileSync(join(w.cwd, 'backups', 'demo', 'gushen-dr.yaml'), 'utf8')).toMatch(/pitr:\n +enabled: true/);
+    // The spool is removed; the archiver's log stays.
+    expect(existsSync(join(w.cwd, 'backups', 'demo', 'wal-spool'))).toBe(false);
+    expect(readFileSync(join(w.cwd, 'backups', 'demo', 'wal-archive.log'), 'utf8')).toMatch(/"msg":"wal-archive stopped; everything spooled is stored"/);
     expect(existsSync(join(w.cwd, 'decoy-store'))).toBe(false);
 
     // Nothing on this machine's 5432/6379 or the stand-ins was contacted; the servers it used are all stopped.
@@ -324,6 +349,8 @@ describe('npm run quickstart', () => {
     expect(qs.stderr()).toContain('quickstart: interrupted');
     expect(qs.stderr()).toMatch(/stopped the throwaway Redis/);
     expect(qs.stderr()).toMatch(/stopped the throwaway PostgreSQL/);
+    // The WAL archiver (running since before the backup) got SIGTERM, stored what it had and exited 0.
+    expect(qs.stderr()).toContain('quickstart: stopped the WAL archiver (SIGTERM; exit 0)');
     expect(qs.stdout()).not.toContain('What the quick start just proved');
     await checkConnects(w.connectLog);
     expect(await redisState(redisClient)).toEqual(redisBefore);
