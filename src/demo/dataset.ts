@@ -11,10 +11,11 @@
  *   results 24 h, sessions 3 h, quotes 1 min; plus watchlists, trade lists, leaderboards, counters, event streams
  *   with consumer groups, a job queue in db 1 and binary keys in db 2.
  *
- * It imports nothing from the rest of src/ (only pg and ioredis): it is a fixture, not part of gushen-dr.
+ * It imports only pg, ioredis and a generic helper of src/util: it is a fixture, not part of gushen-dr.
  */
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { seededRandom } from '../util/seeded-random.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
@@ -297,17 +298,6 @@ export interface FillResult {
 const SYMBOLS = ['600519.SH', '000001.SZ', '300750.SZ', '601318.SH', '000858.SZ', '002594.SZ', '600036.SH', '601012.SH', '000333.SZ', '600276.SH'];
 const INTERVALS = ['1m', '5m', '15m', '1h', '1d'];
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function klineJson(r: () => number, n: number): string {
   const bars: number[][] = [];
@@ -325,7 +315,7 @@ function klineJson(r: () => number, n: number): string {
  * database gets its own duplicate connection. Returns how many keys went where.
  */
 export async function fillRedis(client: Redis, opts: FillOptions): Promise<FillResult> {
-  const r = rng(opts.seed ?? 42);
+  const r = seededRandom(opts.seed ?? 42);
   const batch = opts.batch ?? 2000;
   const conns = new Map<number, Redis>();
   const conn = (db: number) => {

@@ -170,17 +170,8 @@ export async function auditStore(opts: {
   return { entries, problems };
 }
 
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated with GUSHEN_DR_FAULT_SEED. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG, so a failing run can be repeated with GUSHEN_DR_FAULT_SEED. */
+export { seededRandom } from '../../src/util/seeded-random.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

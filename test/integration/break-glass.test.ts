@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,23 +12,7 @@ import { artifactKey, manifestKey } from '../../src/repository/layout.js';
 import type { RedisFacts } from '../../src/sources/redis/facts.js';
 import { PG_PASSWORD, startPlatform, type Platform } from '../support/platform.js';
 import { startRedis } from '../support/redis.js';
-
-/** The break-glass script, exactly as docs/runbook.md has it. */
-async function runbookScript(): Promise<string> {
-  const md = await readFile(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
-  const m = /```bash\n(#!\/usr\/bin\/env bash\n# break-glass:[\s\S]*?)```/.exec(md);
-  if (!m) throw new Error('docs/runbook.md has no break-glass script block');
-  return m[1];
-}
-
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { hasCommand, runbookScript } from '../support/commands.js';
 
 function runScript(file: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -42,9 +26,9 @@ function runScript(file: string, env: Record<string, string>): Promise<{ code: n
 }
 
 const tools = ['age', 'zstd', 'jq', 'sha256sum', 'tar', 'psql', 'pg_restore', 'kubectl', 'redis-server'];
-const missing = tools.filter((t) => !has(t));
+const missing = tools.filter((t) => !hasCommand(t));
 /** With openssl (Debian has it), the backups are signed and the script checks the signature (SIGN_PUB). */
-const signs = has('openssl');
+const signs = hasCommand('openssl');
 
 describe.skipIf(missing.length > 0)(`break-glass restore with standard tools only${missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : ''}`, () => {
   let p: Platform;
@@ -52,7 +36,7 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
   let signing: Record<string, string> = {};
   let signEnv: Record<string, string> = {};
   beforeAll(async () => {
-    p = await startPlatform({ rows: 5000, redisKeys: 1500, s3: has('aws') });
+    p = await startPlatform({ rows: 5000, redisKeys: 1500, s3: hasCommand('aws') });
     if (signs) {
       const keys = generateSigningKeyPair();
       signing = { keyFile: join(p.dir, 'signing.key'), publicKeysFile: join(p.dir, 'signing.pub') };
@@ -71,7 +55,7 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
 
   it('the runbook script restores PostgreSQL, Redis and the namespace from a file store, importing none of our code', async () => {
     const script = join(p.dir, 'break-glass.sh');
-    await writeFile(script, await runbookScript());
+    await writeFile(script, await runbookScript('break-glass'));
     expect(await readFile(script, 'utf8')).not.toMatch(/^[^#]*\b(gushen-dr|npx|node|tsx)\s/m);
     const redisDir = join(p.dir, 'redis-restored');
     await mkdir(redisDir);
@@ -111,7 +95,7 @@ describe.skipIf(missing.length > 0)(`break-glass restore with standard tools onl
     expect(restored.find((o) => o.kind === 'Service' && o.metadata.name === 'redis-headless')?.spec.clusterIP).toBe('None');
   });
 
-  it.skipIf(!has('aws'))('the same script reads an S3 store with the aws CLI', async () => {
+  it.skipIf(!hasCommand('aws'))('the same script reads an S3 store with the aws CLI', async () => {
     const s3 = p.s3!;
     const config = p.config(signs ? { signing } : {}, 's3');
     const m = await runBackup({ config, store: openStore(config.store), schedule: 'nightly', log: silentLogger });

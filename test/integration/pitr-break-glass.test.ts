@@ -6,23 +6,7 @@ import { formatMicros } from '../../src/sources/postgres/pitr/wal-names.js';
 import { runCliProcess, type CliProcess } from '../support/cli-process.js';
 import { PG_BIN } from '../support/postgres.js';
 import { commitTimes, pitrEnv, startArchiver, startDataDir, startPitrServer, type PitrEnv, type PitrServer } from '../support/pitr.js';
-
-/** The break-glass PITR script, exactly as docs/runbook.md has it. */
-async function runbookScript(): Promise<string> {
-  const md = await readFile(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
-  const m = /```bash\n(#!\/usr\/bin\/env bash\n# break-glass-pitr:[\s\S]*?)```/.exec(md);
-  if (!m) throw new Error('docs/runbook.md has no break-glass-pitr script block');
-  return m[1];
-}
-
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { hasCommand, runbookScript } from '../support/commands.js';
 
 /** Runs the script as the postgres user (PostgreSQL refuses root), with only the variables it documents. */
 function runAsPostgres(file: string, vars: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
@@ -39,7 +23,7 @@ function runAsPostgres(file: string, vars: Record<string, string>): Promise<{ co
 }
 
 const tools = ['age', 'zstd', 'jq', 'sha256sum', 'tar', 'date'];
-const missing = tools.filter((t) => !has(t));
+const missing = tools.filter((t) => !hasCommand(t));
 
 describe.skipIf(missing.length > 0)(`break-glass PITR with standard tools only${missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : ''}`, () => {
   let server: PitrServer;
@@ -71,7 +55,7 @@ describe.skipIf(missing.length > 0)(`break-glass PITR with standard tools only${
 
   it('the runbook script recovers to a moment between two commits, importing none of our code', async () => {
     const script = join(env.dir, 'break-glass-pitr.sh');
-    const text = await runbookScript();
+    const text = await runbookScript('break-glass-pitr');
     expect(text).not.toMatch(/^[^#]*\b(gushen-dr|npx|node|tsx)\s/m);
     await writeFile(script, text, { mode: 0o755 });
     // What an operator has at hand: a copy of the store and the key, readable by the user who runs PostgreSQL.

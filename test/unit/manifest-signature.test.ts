@@ -23,18 +23,10 @@ import { UsageError, errorMessage } from '../../src/util/errors.js';
 import { runCli } from '../../src/cli.js';
 import { testManifest } from '../support/manifest.js';
 import { tempDir } from '../support/tmp.js';
+import { hasCommand } from '../support/commands.js';
 
 const R = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 const SHA = 'a'.repeat(64);
-
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function manifestOf(id: string): Manifest {
   return testManifest(id, [
@@ -245,7 +237,7 @@ describe('signing keys in the config', () => {
   });
 });
 
-describe.skipIf(!has('openssl'))('OpenSSL reads what gushen-dr writes, and the other way round', () => {
+describe.skipIf(!hasCommand('openssl'))('OpenSSL reads what gushen-dr writes, and the other way round', () => {
   it('openssl pkeyutl -verify accepts the signature of the stored manifest bytes, and rejects a flipped byte', async () => {
     const k = generateSigningKeyPair();
     const pub = join(dir.path, 'signing.pub');

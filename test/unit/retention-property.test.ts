@@ -7,6 +7,7 @@ import { serializeManifest } from '../../src/repository/manifest-json.js';
 import { planPrune, prune } from '../../src/repository/prune.js';
 import { FileStore } from '../../src/store/file.js';
 import { silentLogger } from '../../src/util/log.js';
+import { seededRandom } from '../../src/util/seeded-random.js';
 import { syntheticManifest, writeSyntheticBackup } from '../support/synthetic-backups.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -21,16 +22,6 @@ const SOURCES = ['kube', 'postgres', 'redis'];
 const SCHEDULES = ['manual', 'nightly', 'hourly'];
 const NOW = new Date('2026-06-01T00:00:00Z');
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Kind = 'full' | 'partial' | 'partlyFailed' | 'failed' | 'crashed' | 'unreadable';
 
@@ -62,7 +53,7 @@ function randomPolicy(r: () => number): RetentionPolicy {
 }
 
 function randomCase(seed: number): Case {
-  const r = mulberry32(seed);
+  const r = seededRandom(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
   const subset = (xs: readonly string[]) => {
     const s = xs.filter(() => r() < 0.5);
