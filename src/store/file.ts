@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { createWriteStream, type Stats } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -49,14 +49,22 @@ export class FileStore implements ObjectStore {
   }
 
   async get(key: string): Promise<Readable> {
-    const p = this.path(key);
+    // Open first, then look: an object deleted between a stat and the open (a lock claim withdrawn by another run)
+    // used to surface as an ENOENT read error instead of "not found". An open file reads whole even if deleted.
+    let fh;
     try {
-      await stat(p);
-    } catch {
+      fh = await open(this.path(key), 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new ObjectNotFoundError(key, this.description);
+      throw err;
+    }
+    if (!(await fh.stat()).isFile()) {
+      await fh.close();
       throw new ObjectNotFoundError(key, this.description);
     }
     // 1 MiB reads: a 64 KiB stream made reading an artifact back (SHA-256 of every byte) a third slower.
-    return createReadStream(p, { highWaterMark: 1024 * 1024 });
+    return fh.createReadStream({ highWaterMark: 1024 * 1024 });
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
