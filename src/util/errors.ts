@@ -31,3 +31,9 @@ export function exitCodeOf(err: unknown): number {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The error itself or the first error of its `cause` chain that satisfies `test` (wrappers keep the original as cause). */
+export function findCause(err: unknown, test: (e: Error) => boolean): Error | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 16; e = e.cause, depth++) if (test(e)) return e;
+  return undefined;
+}

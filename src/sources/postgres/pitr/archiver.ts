@@ -8,7 +8,7 @@ import type { Config } from '../../../config/schema.js';
 import { loadRecipients } from '../../../config/keys.js';
 import { walHistoryKey, walSegmentKey } from '../../../repository/layout.js';
 import type { ObjectStore } from '../../../store/types.js';
-import { OperationError, UsageError, errorMessage } from '../../../util/errors.js';
+import { OperationError, UsageError, errorMessage, findCause } from '../../../util/errors.js';
 import type { Logger } from '../../../util/log.js';
 import { redactUrl } from '../../../util/redact.js';
 import type { PostgresSourceConfig } from '../config.js';
@@ -360,7 +360,14 @@ export class WalArchiver {
         const due = final || Date.now() - this.lastPartialUploadAt >= this.pitr.partialUploadSeconds * 1000;
         if (st && changed && due) {
           const segment = partial.slice(0, -'.partial'.length);
-          const stored = await this.upload(path, walSegmentKey(sysid, segment, true), false);
+          let stored;
+          try {
+            stored = await this.upload(path, walSegmentKey(sysid, segment, true), false);
+          } catch (err) {
+            // pg_receivewal finished the segment and renamed it while we opened it: stored under its final name next pass.
+            if (partialRenamedAway(err, path)) return true;
+            throw err;
+          }
           this.lastPartial = { name: partial, mtimeMs: st.mtimeMs, size: st.size };
           this.lastPartialUploadAt = Date.now();
           this.m.partials.inc();
@@ -371,8 +378,6 @@ export class WalArchiver {
       this.uploadFailures = 0;
       return true;
     } catch (err) {
-      // A file that pg_receivewal renamed under us is simply picked up under its new name next time.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
       this.uploadFailures++;
       this.m.failures.inc();
       this.lastError = errorMessage(err);
@@ -425,6 +430,15 @@ export class WalArchiver {
     const first = this.samples.find((s) => archived === undefined || s.lsn > archived);
     return first ? Math.max(0, (Date.now() - first.t) / 1000) : 0;
   }
+}
+
+/**
+ * True when an upload failed because the partial segment at `path` was gone when it was opened: pg_receivewal renames
+ * `X.partial` to `X` when the segment is full. Only that file's own ENOENT counts (an ENOENT of the store, say a
+ * missing directory, is a real failure); the store wrapper keeps the fs error as its cause.
+ */
+export function partialRenamedAway(err: unknown, path: string): boolean {
+  return findCause(err, (e) => (e as NodeJS.ErrnoException).code === 'ENOENT' && (e as NodeJS.ErrnoException).path === path) !== undefined;
 }
 
 export class ClusterChangedError extends OperationError {
