@@ -5,6 +5,7 @@ import { pitrEnv, startArchiver, startPitrServer, type PitrEnv, type PitrServer 
 interface Report {
   status: string;
   rpoSeconds: number;
+  rpoBasis?: string;
   phases: Array<{ name: string; status: string; detail?: string }>;
   checks: Array<{ name: string; ok: boolean; actual?: string | number; detail?: string }>;
   cleanup: { done: boolean };
@@ -48,6 +49,8 @@ describe('drill with point-in-time recovery', () => {
       // The backup is more than 8 s old by now; the newest archived commit is about as old as the drill's wait.
       const backupAge = (Date.now() - Date.parse((JSON.parse((await runCliProcess(['--config', config, 'show', 'latest', '-o', 'json'])).stdout) as { startedAt: string }).startedAt)) / 1000;
       expect(r.rpoSeconds).toBeLessThan(backupAge - 5);
+      // ... and the report says which of the two it measured (it said 'age of the backup' for both before).
+      expect(r.rpoBasis).toBe('postgres: newest recovered commit');
       expect(r.cleanup.done).toBe(true);
     } finally {
       p.signal('SIGTERM');

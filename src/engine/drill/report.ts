@@ -23,8 +23,11 @@ export interface DrillReport {
   status: 'Passed' | 'Failed';
   startedAt: string;
   finishedAt: string;
-  /** Age of the backup's data when the drill started. */
+  /** The recovery point the drill proved: the backup's age when the drill started, or, when a part recovered closer to
+   * now (PostgreSQL point-in-time recovery), the gap between the newest recovered commit and the drill's start. */
   rpoSeconds: number | null;
+  /** What rpoSeconds measures: 'age of the backup', or the part that recovered closer to now. Absent in older reports. */
+  rpoBasis?: string;
   /** From the drill's start until every check passed; null when a check failed. */
   rtoSeconds: number | null;
   phases: PhaseResult[];
@@ -50,7 +53,7 @@ export function reportMarkdown(r: DrillReport): string {
     `| mode | ${r.mode} |`,
     `| started | ${r.startedAt} |`,
     `| finished | ${r.finishedAt} |`,
-    `| RPO (age of the backup) | ${fmtSeconds(r.rpoSeconds)} |`,
+    `| RPO (${r.rpoBasis ?? 'age of the backup'}) | ${fmtSeconds(r.rpoSeconds)} |`,
     `| RTO (until every check passed) | ${fmtSeconds(r.rtoSeconds)} |`,
     `| scratch namespace | ${r.scratch.namespace ?? '—'} |`,
     `| scratch databases | ${r.scratch.databases.join(', ') || '—'} |`,
@@ -107,6 +110,6 @@ export function drillMetrics(r: DrillReport, registry = new Registry()): Registr
   status.set(r.status === 'Passed' ? 1 : 0);
   if (r.status === 'Passed') g('gushen_dr_drill_last_success_timestamp_seconds', 'Finish time of the last passed drill').set(Date.parse(r.finishedAt) / 1000);
   if (r.rtoSeconds !== null) g('gushen_dr_drill_rto_seconds', 'Recovery time measured by the last drill').set(r.rtoSeconds);
-  if (r.rpoSeconds !== null) g('gushen_dr_drill_rpo_seconds', 'Age of the backup the last drill restored').set(r.rpoSeconds);
+  if (r.rpoSeconds !== null) g('gushen_dr_drill_rpo_seconds', 'Recovery point the last drill proved: the age of the backup it restored, or with PostgreSQL point-in-time recovery the gap between the newest recovered commit and the drill start').set(r.rpoSeconds);
   return registry;
 }

@@ -164,7 +164,10 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     // A part that recovered closer to now than the backup's age (PostgreSQL point-in-time recovery) sets the RPO.
     for (const p of parts) {
       const rpo = p.target!.rpoSeconds?.();
-      if (rpo !== undefined && (d.report.rpoSeconds === null || rpo < d.report.rpoSeconds)) d.report.rpoSeconds = rpo;
+      if (rpo !== undefined && (d.report.rpoSeconds === null || rpo < d.report.rpoSeconds)) {
+        d.report.rpoSeconds = rpo;
+        d.report.rpoBasis = `${p.source.name}: newest recovered commit`;
+      }
     }
     for (const p of parts) await p.target!.ready?.();
     await d.phase('data', () => checkData(d, parts), (n) => `${n} checks equal`);
@@ -213,6 +216,7 @@ async function selectBackup(d: Drill): Promise<Manifest> {
   const missing = registry.filter((s) => (d.o.config.sources as Record<string, unknown>)[s.name] !== undefined && !inBackup.has(s.name)).map((s) => s.name);
   if (missing.length > 0) throw new Error(`backup ${manifest.id} has no artifact of the configured source(s) ${missing.join(', ')}: the drill would not prove them`);
   d.report.rpoSeconds = (d.t0.getTime() - Date.parse(manifest.startedAt)) / 1000;
+  d.report.rpoBasis = 'age of the backup';
   return manifest;
 }
 
