@@ -84,7 +84,7 @@ describe.skipIf(cannotMount !== undefined)(`file:// store on a full or read-only
     await mount('-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', dir);
     mounted = true;
     // One source at a time, so which artifact meets the full disk does not depend on scheduling.
-    config = p.config({ store: { url: `file://${dir}` }, backup: { lockTtlSeconds: 120, concurrency: 1 } });
+    config = p.config({ store: { url: `file://${dir}` }, backup: { lockLeaseSeconds: 120, concurrency: 1 } });
     identities = await loadIdentities(config);
     const bounds = await redisKeyBounds(p.redis.client());
     counter.backup();

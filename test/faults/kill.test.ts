@@ -98,21 +98,32 @@ describe(`gushen-dr killed at random points of a backup (${KILLS} kills, seed ${
 
     const random = seededRandom(SEED);
     // From a little before the backup starts (start-up, config, lock) to the end of the run.
-    const from = Math.round(startedAfter * 0.7);
+    let from = Math.round(startedAfter * 0.7);
+    // The window the delays are drawn from: the clean run's length. A clean run timed while other test files load
+    // the machine can be much longer than the runs that follow; a run that exits before its delay shortens the
+    // window to that run's length (otherwise every later signal could land after the process is gone).
+    let window = total;
     // Until KILLS signals have reached a live process (a run that finished before its delay does not count).
     let delivered = 0;
-    for (let n = 1; delivered < KILLS && n <= KILLS * 2; n++) {
+    for (let n = 1; delivered < KILLS && n <= KILLS * 3; n++) {
       const signal = delivered % 2 === 1 ? 'SIGKILL' : 'SIGTERM';
       // (up to just before the clean run's exit, so that nearly every signal reaches a live process)
-      const delayMs = Math.round(from + random() * (total - 300 - from));
+      const delayMs = Math.round(from + random() * Math.max(0, window - 300 - from));
       await nextSecond();
       const locksBefore = new Set((await listLocks(store())).map((l) => l.key));
+      const runStart = Date.now();
       const proc = startCliProcess(['--config', cfgFile, 'backup']);
+      let exitedAt = 0;
+      void proc.exited.then(() => (exitedAt = Date.now()));
       await new Promise((r) => setTimeout(r, delayMs));
       const phase = String(proc.logs().at(-1)?.msg ?? 'starting up');
       const sent = proc.signal(signal);
       const exit = await proc.exited;
       counter.backup();
+      if (!sent) {
+        window = Math.min(window, (exitedAt || Date.now()) - runStart);
+        from = Math.min(from, Math.round(window * 0.3));
+      }
       if (sent) {
         counter.fault();
         delivered++;

@@ -52,7 +52,7 @@ describe('backup and its lock', () => {
       return redisSource.backup(ctx);
     };
     // The old name of lockLeaseSeconds: a 3 s lease, renewed every second.
-    const m = await runBackup({ config: config('backup: {lockTtlSeconds: 3}'), store, schedule: 'manual', log: silentLogger, backupFns: { redis: redisAfterLoss } });
+    const m = await runBackup({ config: config('backup: {lockLeaseSeconds: 3}'), store, schedule: 'manual', log: silentLogger, backupFns: { redis: redisAfterLoss } });
     expect(sawAbort).toBe(true);
     expect(m.status).not.toBe('Completed');
     expect(m.failures.map((f) => f.error).join('\n')).toMatch(/lost the backup lock locks\/backup\/.*renewing its lease failed: store unavailable for lock writes \(planted\)/);

@@ -87,7 +87,7 @@ describe('gushen-dr schedule (the real CLI, PostgreSQL source, file:// store)', 
         store: { url: `file://${storeDir}` },
         encryption: { recipients: [recipient] },
         sources: { postgres: { url: `${pg.url}/`, databases: ['gushen'], globals: true, binDir } },
-        backup: { lockTtlSeconds: 600 },
+        backup: { lockLeaseSeconds: 600 },
         schedules: { nightly: '*/20 * * * * *', timeZone: 'Asia/Shanghai', listen: `127.0.0.1:${port}` },
       }),
     );

@@ -151,7 +151,7 @@ export async function pitrEnv(): Promise<PitrEnv> {
               pitr: { enabled: true, partialUploadSeconds: 1, spoolDir, listen: '127.0.0.1:0', walWaitSeconds: 60, ...pitr },
             },
           },
-          backup: { lockTtlSeconds: 120 },
+          backup: { lockLeaseSeconds: 120 },
         }),
       );
       return file;

@@ -103,7 +103,7 @@ export async function startPlatform(opts: { rows?: number; redisKeys?: number; s
       postgres: { url: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${pg.port}/`, databases: ['gushen'], globals: true },
       redis: { url: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}`, method: 'exec', namespace: 'ai-qtrd', pod: 'redis-0', container: 'redis' },
     },
-    backup: { lockTtlSeconds: 120 },
+    backup: { lockLeaseSeconds: 120 },
     drill: { readyTimeoutSeconds: 30 },
     ...over,
   });
