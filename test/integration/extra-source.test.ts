@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateX25519Identity, formatIdentityFile } from '../../src/crypto/index.js';
-import { buildConfigSchema, type Config } from '../../src/config/schema.js';
+import type { Config } from '../../src/config/schema.js';
 import { loadIdentities } from '../../src/config/keys.js';
 import { runBackup } from '../../src/engine/backup.js';
 import { verifyBackup } from '../../src/engine/verify.js';
@@ -14,6 +13,7 @@ import { openStore } from '../../src/store/open.js';
 import { SOURCES } from '../../src/sources/registry.js';
 import { silentLogger } from '../../src/util/log.js';
 import { notesSource } from '../support/notes-source.js';
+import { registryConfig } from '../support/source-round-trip.js';
 import { tempDir } from '../support/tmp.js';
 
 // The registry is the only place listing the sources: a source added to it is backed up, verified, restored and
@@ -31,18 +31,8 @@ describe('a source added to the registry, and nowhere else', () => {
     const src = join(dir.path, 'notes');
     await mkdir(src);
     for (const [f, t] of Object.entries(notes)) await writeFile(join(src, f), t);
-    const { identity, recipient } = generateX25519Identity();
-    const identityFile = join(dir.path, 'id.key');
-    await writeFile(identityFile, formatIdentityFile(identity, recipient, new Date()), { mode: 0o600 });
     // The config schema a registry with this source derives: the same function the real registry calls.
-    const schema = buildConfigSchema(Object.fromEntries(registry.map((s) => [s.name, s.configSchema])));
-    config = schema.parse({
-      store: { url: `file://${join(dir.path, 'store')}` },
-      encryption: { recipients: [recipient], identityFile },
-      sources: { notes: { dir: src } },
-      scratchDir: join(dir.path, 'scratch'),
-    }) as Config;
-    await mkdir(config.scratchDir!);
+    config = await registryConfig(registry, dir.path, { notes: { dir: src } });
     manifest = await runBackup({ config, store: openStore(config.store), schedule: 'manual', log: silentLogger, registry });
   });
   afterAll(async () => {

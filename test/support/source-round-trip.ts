@@ -54,6 +54,25 @@ export interface EmptyTarget<Data = unknown> {
  * an empty target where the data read back equals the manifest's facts; a byte flipped in a stored artifact
  * fails the verify, and the restore refuses it before the target changes.
  */
+/**
+ * A config for `registry` (parsed by the schema that registry derives, as the real one is) in `dir`: a new age key,
+ * a file store at dir/store, a scratch directory, and the given source sections.
+ */
+export async function registryConfig(registry: ReadonlyArray<Source<any, any>>, dir: string, sources: Record<string, unknown>): Promise<Config> {
+  const { identity, recipient } = generateX25519Identity();
+  const identityFile = join(dir, 'id.key');
+  await writeFile(identityFile, formatIdentityFile(identity, recipient, new Date()), { mode: 0o600 });
+  const schema = buildConfigSchema(Object.fromEntries(registry.map((s) => [s.name, s.configSchema])));
+  const config = schema.parse({
+    store: { url: `file://${join(dir, 'store')}` },
+    encryption: { recipients: [recipient], identityFile },
+    sources,
+    scratchDir: join(dir, 'scratch'),
+  }) as Config;
+  await mkdir(config.scratchDir!);
+  return config;
+}
+
 export function sourceRoundTrip(fixture: RoundTripFixture): void {
   const { source } = fixture;
   const name = source.name;
@@ -74,17 +93,7 @@ export function sourceRoundTrip(fixture: RoundTripFixture): void {
       env = { dir: dir.path, unique: (prefix) => `${prefix}${++counter}` };
       const configured = await fixture.configure(env);
       teardowns.push(configured.teardown);
-      const { identity, recipient } = generateX25519Identity();
-      const identityFile = join(dir.path, 'id.key');
-      await writeFile(identityFile, formatIdentityFile(identity, recipient, new Date()), { mode: 0o600 });
-      const schema = buildConfigSchema(Object.fromEntries(registry.map((s) => [s.name, s.configSchema])));
-      config = schema.parse({
-        store: { url: `file://${join(dir.path, 'store')}` },
-        encryption: { recipients: [recipient], identityFile },
-        sources: { [name]: configured.section },
-        scratchDir: join(dir.path, 'scratch'),
-      }) as Config;
-      await mkdir(config.scratchDir!);
+      config = await registryConfig(registry, dir.path, { [name]: configured.section });
       store = openStore(config.store);
       identities = await loadIdentities(config);
       manifest = await runBackup({ config, store, schedule: 'manual', log: silentLogger, registry });

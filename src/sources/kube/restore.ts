@@ -184,15 +184,8 @@ export interface PlannedObject {
   dropReason?: string;
 }
 
-export interface PlanOptions {
-  targetNamespace: string;
-  backupId: string;
-  restoreId: string;
-  keepNodePorts: boolean;
-  keepNamespaceDns?: boolean;
-  /** Into another namespace: keep production hosts, routes and certificates (default: move them out of the way). */
-  keepHosts?: boolean;
-  hostDomain?: string;
+/** What planning a restore needs: the transforms' own options (documented on TransformContext), and what to create. */
+export interface PlanOptions extends Pick<TransformContext, 'targetNamespace' | 'backupId' | 'restoreId' | 'keepNodePorts' | 'keepNamespaceDns' | 'keepHosts' | 'hostDomain'> {
   createNamespace: boolean;
   namespaceLabels?: Record<string, string>;
   include?: KubeRestoreOptions['include'];
