@@ -353,6 +353,48 @@ describe('redis backup methods and failures', () => {
     expect(proved).toBe(true);
   });
 
+  it('file, following: when the followed save is taken again (same LASTSAVE second), the artifact is the confirmed save', async () => {
+    // Before the fix the artifact was the first, followed file while the server's dump.rdb (and LASTSAVE) came from
+    // the save taken again: same size, another SHA-256 (seen once in CI as a flaky redis-backup-restore failure).
+    const c = master.client();
+    const persistenceOf = async () => parseInfo(await c.info('persistence'));
+    const serverTime = async () => {
+      const [s, us] = (await c.time()) as unknown as [string, string];
+      return { s: Number(s), us: Number(us) };
+    };
+    let proved = false;
+    try {
+      for (let attempt = 0; attempt < 15 && !proved; attempt++) {
+        // A quick save early in a second, then our backup with a save slow enough to follow (~100 ms) that still
+        // ends in that second.
+        await c.config('SET', 'rdb-key-save-delay', '0');
+        while ((await serverTime()).us > 100_000) await new Promise((r) => setTimeout(r, 5));
+        await c.bgsave();
+        while ((await persistenceOf()).get('rdb_bgsave_in_progress') === '1') await new Promise((r) => setTimeout(r, 2));
+        if ((await serverTime()).s !== Number(await c.lastsave())) continue;
+        await c.config('SET', 'rdb-key-save-delay', '20');
+        const lines: string[] = [];
+        const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
+        const id = nextId();
+        const writer = new ArtifactWriter(store, id, [recipient]);
+        const res = await backupRedis({ backupId: id, config: configFor({ method: 'file' }), writer, log, signal: new AbortController().signal });
+        const followed = lines.some((l) => l.includes('following the RDB file while BGSAVE writes it'));
+        const retaken = lines.some((l) => l.includes('ended within the second of the previous one'));
+        const onDisk = await readFile(join(master.dir, 'dump.rdb'));
+        // Always: the stored artifact is the server's dump.rdb of the save it confirmed, and nothing else is stored.
+        expect(res.artifacts[0].sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
+        expect((await store.list(`backups/${id}/`)).map((o) => o.key)).toEqual([res.artifacts[0].key]);
+        if (followed && retaken) {
+          expect(lines.some((l) => l.includes('reading the finished file of a confirmed save instead'))).toBe(true);
+          proved = true;
+        }
+      }
+    } finally {
+      await c.config('SET', 'rdb-key-save-delay', '0');
+    }
+    expect(proved, 'no attempt followed a save that was then taken again').toBe(true);
+  });
+
   it('BGSAVE waits for a save already running and takes a fresh one; during an AOF rewrite it schedules', async () => {
     const c = master.client();
     // Slow saves down so that they overlap with ours (a hidden, runtime-settable config).

@@ -21,7 +21,7 @@ import type { Logger } from '../../util/log.js';
 import { OperationError, UsageError, errorMessage } from '../../util/errors.js';
 import { connectRedis, parseInfo, parseRedisUrl, redisTimeoutMs } from './client.js';
 import { withFacts } from '../../repository/artifact-writer.js';
-import { bgsave } from './bgsave.js';
+import { bgsave, type BgsaveResult } from './bgsave.js';
 import { FollowMismatchError, followBgsave, openRdbFile } from './snapshot-file.js';
 import { fetchRdbByReplication } from './snapshot-replication.js';
 import type { BackupFn, BackupContext } from '../source.js';
@@ -153,12 +153,21 @@ export const backupRedis: BackupFn = async (ctx) => {
         const msg = errorMessage(err).replace(/^artifact redis\/dump\.rdb: /, '');
         throw new OperationError(`redis backup (${cfg.method}): ${msg}`, { cause: err });
       }
+      let result: BgsaveResult | undefined;
       try {
-        await saved;
+        result = (await saved) as BgsaveResult | undefined;
       } catch (err) {
         await ctx.writer.discard(written).catch((e: unknown) => log.error({ err: errorMessage(e) }, 'could not remove the artifact of a failed save'));
         if (err instanceof OperationError) throw err;
         throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
+      }
+      if (follow && saved && (result?.saves ?? 1) > 1) {
+        // What was followed is the first save, which bgsave() did not accept (it ended within the second of the
+        // previous save, so LASTSAVE could not vouch for it) and took again: the server confirmed a later file.
+        // Store the file of a confirmed save instead, so the artifact is the snapshot the facts and LASTSAVE describe.
+        await ctx.writer.discard(written);
+        log.info('the followed save was taken again by the server check; reading the finished file of a confirmed save instead');
+        continue;
       }
       break;
     }

@@ -19,6 +19,8 @@ export interface BgsaveResult {
   /** Whether the save had to be scheduled behind an AOF rewrite. */
   scheduled: boolean;
   durationMs: number;
+  /** BGSAVEs this call issued: 2 when the first ended within the second of the previous save and was taken again. */
+  saves: number;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -76,6 +78,7 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
   }
 
   let mustPassSecond = false;
+  let saves = 0;
   for (let attempt = 0; ; attempt++) {
     if (info.get('rdb_bgsave_in_progress') === '1') {
       opts.log.info('a save is already running on the server; waiting for it before taking a fresh one');
@@ -123,6 +126,7 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
         throw new OperationError(`BGSAVE was refused: ${msg}`, { cause: err });
       }
     }
+    saves++;
     opts.log.debug({ reply, scheduled }, 'BGSAVE issued');
     opts.onIssued?.({ scheduled, at: issuedAt });
     if (scheduled) opts.log.info('an AOF rewrite is running; BGSAVE is scheduled to run after it');
@@ -139,7 +143,7 @@ export async function bgsave(client: Redis, opts: BgsaveOptions): Promise<Bgsave
         if (status === 'ok' && last > before) {
           const lastsave = Number(await client.lastsave());
           if (lastsave <= before) throw new OperationError(`BGSAVE: LASTSAVE did not advance (${lastsave} ≤ ${before})`);
-          return { lastsave, scheduled, durationMs: Date.now() - started };
+          return { lastsave, scheduled, durationMs: Date.now() - started, saves };
         }
         if (status === 'ok' && !scheduled && !mustPassSecond) {
           // Our child has been reaped (it was forked before the reply), within the second of the last save.
