@@ -1,7 +1,8 @@
 /**
  * gushen-dr killed at random points of a backup: `kill -9` and SIGTERM, alternating, at least 20 times, with the
- * delays drawn from the duration of a clean run (seeded; set GUSHEN_DR_FAULT_SEED to repeat a run, and
- * GUSHEN_DR_FAULT_KILLS for more or fewer kills). After every kill:
+ * delays drawn from the phases of a clean run, most of them counted from the killed run's own "backup started"
+ * (seeded; set GUSHEN_DR_FAULT_SEED to repeat a run, and GUSHEN_DR_FAULT_KILLS for more or fewer kills).
+ * After every kill:
  *   - every backup listed as Completed verifies (stored size and SHA-256 of every artifact), holds every artifact
  *     with the platform's data (row counts, objects, keys), and the newest one passes verify --deep;
  *   - SIGTERM: the process handled it (no death by signal once the backup started), wrote a manifest (never
@@ -97,32 +98,39 @@ describe(`gushen-dr killed at random points of a backup (${KILLS} kills, seed ${
     await audit();
 
     const random = seededRandom(SEED);
-    // From a little before the backup starts (start-up, config, lock) to the end of the run.
-    let from = Math.round(startedAfter * 0.7);
-    // The window the delays are drawn from: the clean run's length. A clean run timed while other test files load
-    // the machine can be much longer than the runs that follow; a run that exits before its delay shortens the
-    // window to that run's length (otherwise every later signal could land after the process is gone).
-    let window = total;
+    // Where the kills land. One in five is aimed at start-up (config, connections, the lock): a delay from the
+    // spawn, up to the moment the clean run logged "backup started". The others are aimed at the backup itself:
+    // a delay counted from the moment this run logs "backup started", up to just before the clean run ended.
+    // Counting from each run's own start line keeps the spread when start-up is slower than in the clean run
+    // (a loaded machine: Node alone took 2-3 s in CI); a run that ends before its signal narrows the window to
+    // its own length, so the later signals reach live processes.
+    let startWindow = startedAfter;
+    let backupWindow = Math.max(300, total - startedAfter - 300);
     // Until KILLS signals have reached a live process (a run that finished before its delay does not count).
     let delivered = 0;
     for (let n = 1; delivered < KILLS && n <= KILLS * 3; n++) {
       const signal = delivered % 2 === 1 ? 'SIGKILL' : 'SIGTERM';
-      // (up to just before the clean run's exit, so that nearly every signal reaches a live process)
-      const delayMs = Math.round(from + random() * Math.max(0, window - 300 - from));
+      const duringStartUp = random() < 0.2;
+      const delayMs = Math.round(duringStartUp ? startWindow * (0.3 + 0.7 * random()) : random() * backupWindow);
       await nextSecond();
       const locksBefore = new Set((await listLocks(store())).map((l) => l.key));
-      const runStart = Date.now();
       const proc = startCliProcess(['--config', cfgFile, 'backup']);
       let exitedAt = 0;
       void proc.exited.then(() => (exitedAt = Date.now()));
+      let from = Date.now();
+      if (!duringStartUp) {
+        await proc.waitForStderr(/"msg":"backup started"/).catch(() => undefined); // (a run that fails early exits)
+        from = Date.now();
+      }
       await new Promise((r) => setTimeout(r, delayMs));
       const phase = String(proc.logs().at(-1)?.msg ?? 'starting up');
       const sent = proc.signal(signal);
       const exit = await proc.exited;
       counter.backup();
       if (!sent) {
-        window = Math.min(window, (exitedAt || Date.now()) - runStart);
-        from = Math.min(from, Math.round(window * 0.3));
+        const lived = Math.max(0, (exitedAt || Date.now()) - from);
+        if (duringStartUp) startWindow = Math.min(startWindow, lived);
+        else backupWindow = Math.max(100, Math.min(backupWindow, lived - 100));
       }
       if (sent) {
         counter.fault();
