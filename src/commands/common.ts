@@ -43,7 +43,7 @@ export function refusePlaceholders(env: NodeJS.ProcessEnv = process.env): void {
     .sort();
   if (names.length > 0) {
     throw new UsageError(
-      `${names.join(', ')} still hold${names.length === 1 ? 's' : ''} the placeholder ${SECRET_PLACEHOLDER} (k8s/cronjobs/secrets/*.env): ` +
+      `${names.join(', ')} still hold${names.length === 1 ? 's' : ''} the placeholder ${SECRET_PLACEHOLDER} (a Secret in the environment): ` +
         'put the real values into the Secrets (k8s/cronjobs/secrets/README.md); nothing was done',
     );
   }
@@ -56,6 +56,7 @@ export function refusePlaceholders(env: NodeJS.ProcessEnv = process.env): void {
 export function credentialFiles(config: Config, env: NodeJS.ProcessEnv = process.env): Array<{ what: string; file: string }> {
   const named: Array<[string, string | undefined]> = [
     ['sources.postgres.passwordFile', config.sources.postgres?.passwordFile],
+    ['sources.postgres.pitr.passwordFile', config.sources.postgres?.pitr?.passwordFile],
     ['sources.redis.passwordFile', config.sources.redis?.passwordFile],
     ['drill.postgres.passwordFile', config.drill.postgres?.passwordFile],
     ['drill.redis.passwordFile', config.drill.redis.passwordFile],

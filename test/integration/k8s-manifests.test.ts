@@ -330,8 +330,6 @@ async function materialise(objects: Obj[], pod: Obj, container: Obj, root: strin
 const CREDENTIALS_DIR = '/etc/gushen-dr-credentials/';
 /** Names of variables that would hold a credential. */
 const SECRET_NAME = /PASSWORD|SECRET|ACCESS_KEY|TOKEN|PRIVATE/i;
-/** The only credential left in the environment, and why (the manifests say so in a comment next to it). */
-const ENV_CREDENTIALS: Record<string, RegExp> = { PGREPL_PASSWORD: /pitr\.url[^\n]*\n[^\n]*takes no password file|pitr\.url[^\n]*takes no\s+# password file/ };
 
 describe('k8s/: every file parses', () => {
   it('all YAML under k8s/ parses without errors or duplicate keys, and every kustomization resource exists', () => {
@@ -412,8 +410,8 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         'RoleBinding/gushen-dr-backup-read',
         'RoleBinding/gushen-dr-redis-exec',
         'Secret/gushen-dr-drill-postgres',
-        'Secret/gushen-dr-env',
         'Secret/gushen-dr-postgres',
+        'Secret/gushen-dr-replication',
         'Secret/gushen-dr-s3',
         'ServiceAccount/gushen-dr-backup',
         'ServiceAccount/gushen-dr-drill',
@@ -588,6 +586,7 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         // The platform's Redis password, as a file, in the backup container only (prune and the drill never connect to it).
         expect(from('ai-qtrd-secrets'), `${cj.metadata.name}/${c.name}`).toEqual(isBackup ? [`REDIS_PASSWORD → ${CREDENTIALS_DIR}redis/password`] : []);
         expect(from('gushen-dr-postgres'), `${cj.metadata.name}/${c.name}`).toEqual(isBackup ? [`password → ${CREDENTIALS_DIR}postgres/password`] : []);
+        expect(from('gushen-dr-replication'), `${cj.metadata.name}/${c.name}`).toEqual(isBackup ? [`password → ${CREDENTIALS_DIR}replication/password`] : []);
         expect(from('gushen-dr-drill-postgres'), `${cj.metadata.name}/${c.name}`).toEqual(isDrill ? [`password → ${CREDENTIALS_DIR}drill-postgres/password`] : []);
         expect(from('gushen-dr-s3'), `${cj.metadata.name}/${c.name}`).toEqual([`credentials → ${CREDENTIALS_DIR}s3/credentials`]);
         // The signing key: optional (a job without the Secret still runs), backup containers only.
@@ -599,7 +598,7 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
     }
   });
 
-  it('credentials: read-only files from Secrets, named by the config; none in the environment but the documented PGREPL_PASSWORD', async () => {
+  it('credentials: read-only files from Secrets, named by the config; none in the environment', async () => {
     const dir = await tempDir('gushen-dr-k8s-creds-');
     try {
       const used = new Set<string>();
@@ -607,20 +606,14 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
         const p = podSpec(cj);
         // Secret files are owned by root and group fsGroup: the job's user reads them through that group.
         expect(p.securityContext.fsGroup, cj.metadata.name).toBe(p.securityContext.runAsGroup);
-        const source = readFileSync(join(K8S, 'cronjobs', `cronjob-${cj.metadata.name.replace(/^gushen-dr-/, '')}.yaml`), 'utf8');
         for (const c of containersOf(cj)) {
           const where = `${cj.metadata.name}/${c.name}`;
           // No Secret is poured into the environment, and only the documented variables come from one.
           expect((c.envFrom ?? []).filter((e: Obj) => e.secretRef), where).toEqual([]);
-          const fromSecrets = (c.env ?? []).filter((e: Obj) => e.valueFrom?.secretKeyRef);
-          for (const e of fromSecrets) {
-            expect(Object.keys(ENV_CREDENTIALS), `${where}: ${e.name}`).toContain(e.name);
-            expect(source, `${where}: the YAML says why ${e.name} is an environment variable`).toMatch(ENV_CREDENTIALS[e.name]);
-            used.add(e.valueFrom.secretKeyRef.name);
-          }
-          expect(fromSecrets.map((e: Obj) => e.name), where).toEqual(c.name === 'backup' ? ['PGREPL_PASSWORD'] : []);
+          // (Before, PGREPL_PASSWORD came from a secretKeyRef: pitr.url took no password file.)
+          expect((c.env ?? []).filter((e: Obj) => e.valueFrom?.secretKeyRef).map((e: Obj) => e.name), where).toEqual([]);
           const env = envFor(objects, c);
-          expect(Object.keys(env).filter((k) => SECRET_NAME.test(k) && !(k in ENV_CREDENTIALS)), where).toEqual([]);
+          expect(Object.keys(env).filter((k) => SECRET_NAME.test(k)), where).toEqual([]);
 
           // Every credential file the config and the environment name is a Secret file mounted read-only, 0440 at most.
           const root = join(dir.path, cj.metadata.name, c.name);
@@ -634,7 +627,7 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
           const named = credentialFiles(cfg, movedEnv);
           const mounted = new Set(files.map((f) => join(root, f.path)));
           const needed: Record<string, string[]> = {
-            backup: ['sources.postgres.passwordFile', 'sources.redis.passwordFile', 'AWS_SHARED_CREDENTIALS_FILE'],
+            backup: ['sources.postgres.passwordFile', 'sources.postgres.pitr.passwordFile', 'sources.redis.passwordFile', 'AWS_SHARED_CREDENTIALS_FILE'],
             prune: ['AWS_SHARED_CREDENTIALS_FILE'],
             drill: ['drill.postgres.passwordFile', 'AWS_SHARED_CREDENTIALS_FILE'],
           };
@@ -648,7 +641,8 @@ describe.skipIf(!kubectl)('k8s/cronjobs (rendered with kubectl kustomize)', () =
           if (c.name === 'backup') {
             expect(readPasswordFile(cfg.sources.postgres!.passwordFile!)).toBe('REPLACE_ME');
             expect(readPasswordFile(cfg.sources.redis!.passwordFile!)).toBe('from-ai-qtrd-secrets');
-            expect(cfg.sources.postgres!.pitr!.url).toMatch(/^postgres:\/\/gushen_dr_replication:REPLACE_ME@/);
+            expect(cfg.sources.postgres!.pitr!.url).toMatch(/^postgres:\/\/gushen_dr_replication@/);
+            expect(readPasswordFile(cfg.sources.postgres!.pitr!.passwordFile!)).toBe('REPLACE_ME');
           }
           if (c.name === 'drill') expect(readPasswordFile(cfg.drill.postgres!.passwordFile!)).toBe('REPLACE_ME');
           expect(readFileSync(movedEnv.AWS_SHARED_CREDENTIALS_FILE, 'utf8')).toMatch(/^\[default\]\naws_access_key_id = REPLACE_ME\n/);

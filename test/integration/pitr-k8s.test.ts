@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -59,26 +58,31 @@ describe.skipIf(!kubectl)('k8s/wal-archive (rendered with kubectl kustomize)', (
       expect(v, `Secret ${name} key ${key} (k8s/cronjobs)`).toBeDefined();
       return Buffer.from(v!, 'base64').toString();
     };
-    // Credentials: the S3 keys a read-only file from the Secret gushen-dr-s3 where AWS_SHARED_CREDENTIALS_FILE points;
-    // in the environment only the replication password (pitr.url takes no password file), and the YAML says why.
+    // Credentials: read-only files from Secrets, none in the environment. The S3 keys from gushen-dr-s3 where
+    // AWS_SHARED_CREDENTIALS_FILE points; the replication password from gushen-dr-replication where
+    // pitr.passwordFile points (before: PGREPL_PASSWORD from a secretKeyRef, the one credential in the environment).
     expect(c.envFrom).toEqual([{ configMapRef: { name: 'gushen-dr-settings' } }]);
-    const fromSecrets = c.env.filter((e: Obj) => e.valueFrom?.secretKeyRef);
-    expect(fromSecrets).toEqual([{ name: 'PGREPL_PASSWORD', valueFrom: { secretKeyRef: { name: 'gushen-dr-env', key: 'PGREPL_PASSWORD' } } }]);
-    expect(readFileSync(join(REPO_ROOT, 'k8s/wal-archive/deployment.yaml'), 'utf8')).toMatch(/pitr\.url \(the replication connection\) takes no\s+#?\s*password file/);
-    const s3 = pod.volumes.find((v: Obj) => v.secret?.secretName === 'gushen-dr-s3');
-    expect(s3.secret).toMatchObject({ defaultMode: 0o440, items: [{ key: 'credentials', path: 'credentials' }] });
+    expect(c.env.filter((e: Obj) => e.valueFrom?.secretKeyRef)).toEqual([]);
     expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
-    const mount = c.volumeMounts.find((m: Obj) => m.name === s3.name);
-    expect(mount.readOnly).toBe(true);
-    expect(settings.AWS_SHARED_CREDENTIALS_FILE).toBe(`${mount.mountPath}/credentials`);
+    const secretVolume = (secretName: string, key: string) => {
+      const v = pod.volumes.find((x: Obj) => x.secret?.secretName === secretName);
+      expect(v?.secret, secretName).toMatchObject({ defaultMode: 0o440, items: [{ key, path: key }] });
+      const m = c.volumeMounts.find((x: Obj) => x.name === v.name);
+      expect(m.readOnly, secretName).toBe(true);
+      return `${m.mountPath}/${key}`;
+    };
+    expect(settings.AWS_SHARED_CREDENTIALS_FILE).toBe(secretVolume('gushen-dr-s3', 'credentials'));
+    const replicationFile = secretVolume('gushen-dr-replication', 'password');
     expect(secretKey('gushen-dr-s3', 'credentials')).toMatch(/^\[default\]\naws_access_key_id = REPLACE_ME\naws_secret_access_key = REPLACE_ME\n$/);
-    expect(pod.volumes.filter((v: Obj) => v.secret).map((v: Obj) => v.secret.secretName)).toEqual(['gushen-dr-s3']);
-    const env = { ...settings, PGREPL_PASSWORD: secretKey('gushen-dr-env', 'PGREPL_PASSWORD') };
+    expect(secretKey('gushen-dr-replication', 'password')).toBe('REPLACE_ME\n');
+    expect(pod.volumes.filter((v: Obj) => v.secret).map((v: Obj) => v.secret.secretName).sort()).toEqual(['gushen-dr-replication', 'gushen-dr-s3']);
+    const env = { ...settings };
     const cfg = parseConfig(text, env, 'gushen-dr-config (wal-archive)');
     const pitr = cfg.sources.postgres!.pitr!;
     expect(pitr.enabled).toBe(true);
     expect(pitr.spoolDir).toBe(c.volumeMounts.find((m: Obj) => m.name === 'spool').mountPath);
     expect(pitr.listen).toBe(`0.0.0.0:${c.ports.find((p: Obj) => p.name === 'metrics').containerPort}`);
-    expect(pitr.url).toMatch(/^postgres:\/\/gushen_dr_replication:REPLACE_ME@/);
+    expect(pitr.url).toMatch(/^postgres:\/\/gushen_dr_replication@/);
+    expect(pitr.passwordFile).toBe(replicationFile);
   });
 });

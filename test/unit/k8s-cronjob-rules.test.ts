@@ -17,15 +17,6 @@ const cronJobs = readdirSync(DIR)
   .flatMap((f) => parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => d.toJS()))
   .filter((o) => o?.kind === 'CronJob');
 
-/** Reads a kustomize env file (NAME=value lines) the way secretGenerator does. */
-const envFile = (f: string) =>
-  Object.fromEntries(
-    readFileSync(join(DIR, 'secrets', f), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('=') && !l.trim().startsWith('#'))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-
 describe('k8s/cronjobs rules (plain YAML, no kubectl needed)', () => {
   it('no pod is pinned to a node name; every container uses the image kustomize `images:` sets', () => {
     expect(cronJobs.map((c) => c.metadata.name).sort()).toEqual(['gushen-dr-drill', 'gushen-dr-monthly', 'gushen-dr-nightly']);
@@ -41,32 +32,29 @@ describe('k8s/cronjobs rules (plain YAML, no kubectl needed)', () => {
     }
   });
 
-  it('the shipped secrets hold only placeholders, and an environment made from them is refused, naming each variable', () => {
-    for (const f of ['gushen-dr-env.env']) {
-      const env = envFile(f);
-      const secret = Object.keys(env).filter((k) => /PASSWORD|SECRET|KEY/.test(k));
-      expect(secret.length, f).toBeGreaterThan(0);
-      let err: unknown;
-      try {
-        refusePlaceholders({ PATH: '/usr/bin', ...env });
-      } catch (e) {
-        err = e;
-      }
-      expect(err, f).toBeInstanceOf(UsageError);
-      for (const k of secret) expect((err as Error).message, f).toContain(k);
-      expect((err as Error).message).toMatch(/still holds? the placeholder REPLACE_ME \(k8s\/cronjobs\/secrets\/\*\.env\)/);
+  it('no shipped secret is an environment file, and an environment holding the placeholder is refused, naming each variable', () => {
+    // Every credential is a file now (the replication password was the last .env secret: gushen-dr-env.env).
+    expect(readdirSync(join(DIR, 'secrets')).filter((f) => f.endsWith('.env'))).toEqual([]);
+    // An operator's own Secret poured into the environment (envFrom) is still checked.
+    let err: unknown;
+    try {
+      refusePlaceholders({ PATH: '/usr/bin', PGREPL_PASSWORD: 'REPLACE_ME', S3_SECRET: 'x-REPLACE_ME' });
+    } catch (e) {
+      err = e;
     }
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(/^PGREPL_PASSWORD, S3_SECRET still hold the placeholder REPLACE_ME \(a Secret in the environment\)/);
     expect(() => refusePlaceholders({ PGPASSWORD: 'real', AWS_SECRET_ACCESS_KEY: 'real-too' })).not.toThrow();
   });
 
   /** A config naming password files, the way k8s/cronjobs/gushen-dr.yaml does. */
-  const configWith = (files: { pg?: string; redis?: string; drillPg?: string }) =>
+  const configWith = (files: { pg?: string; repl?: string; redis?: string; drillPg?: string }) =>
     parseConfig(
       stringify({
         store: { url: 'file:///nonexistent' },
         encryption: { recipients: [generateX25519Identity().recipient] },
         sources: {
-          postgres: { url: 'postgres://u@db:5432/', databases: ['d'], passwordFile: files.pg },
+          postgres: { url: 'postgres://u@db:5432/', databases: ['d'], passwordFile: files.pg, pitr: { enabled: true, url: 'postgres://repl@db:5432/', passwordFile: files.repl } },
           redis: { url: 'redis://redis-0:6379', passwordFile: files.redis },
         },
         drill: { postgres: { url: 'postgres://drill@db:5432/', passwordFile: files.drillPg } },
@@ -77,16 +65,19 @@ describe('k8s/cronjobs rules (plain YAML, no kubectl needed)', () => {
     const secrets = join(DIR, 'secrets');
     const pg = join(secrets, 'postgres-password');
     const drillPg = join(secrets, 'drill-postgres-password');
+    const repl = join(secrets, 'replication-password');
     const s3 = join(secrets, 's3-credentials');
     expect(readFileSync(pg, 'utf8')).toBe('REPLACE_ME\n');
+    expect(readFileSync(repl, 'utf8')).toBe('REPLACE_ME\n');
     expect(readFileSync(drillPg, 'utf8')).toBe('REPLACE_ME\n');
     const ini = readFileSync(s3, 'utf8').split('\n').filter((l) => l.includes('='));
     expect(ini.map((l) => l.split('=')[0].trim()).sort()).toEqual(['aws_access_key_id', 'aws_secret_access_key']);
     for (const l of ini) expect(l.split('=')[1].trim()).toBe('REPLACE_ME');
 
-    const cfg = configWith({ pg, drillPg, redis: '/nonexistent/redis/password' });
+    const cfg = configWith({ pg, repl, drillPg, redis: '/nonexistent/redis/password' });
     expect(credentialFiles(cfg, { AWS_SHARED_CREDENTIALS_FILE: s3 }).map((c) => c.what)).toEqual([
       'sources.postgres.passwordFile',
+      'sources.postgres.pitr.passwordFile',
       'sources.redis.passwordFile',
       'drill.postgres.passwordFile',
       'AWS_SHARED_CREDENTIALS_FILE',
@@ -99,7 +90,7 @@ describe('k8s/cronjobs rules (plain YAML, no kubectl needed)', () => {
     }
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toBe(
-      `sources.postgres.passwordFile ${pg}, drill.postgres.passwordFile ${drillPg}, AWS_SHARED_CREDENTIALS_FILE ${s3} still hold the placeholder REPLACE_ME ` +
+      `sources.postgres.passwordFile ${pg}, sources.postgres.pitr.passwordFile ${repl}, drill.postgres.passwordFile ${drillPg}, AWS_SHARED_CREDENTIALS_FILE ${s3} still hold the placeholder REPLACE_ME ` +
         '(k8s/cronjobs/secrets/): put the real values into the Secrets (k8s/cronjobs/secrets/README.md); nothing was done',
     );
     // A file that is not mounted in this container (the prune container has no database password) is not an error here.

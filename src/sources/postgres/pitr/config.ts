@@ -13,6 +13,11 @@ export const pitrConfigSchema = z.strictObject({
    * `sources.postgres.url`. Its database path is ignored.
    */
   url: url('postgres://replicator:password@host:5432/').optional(),
+  /**
+   * A file holding the replication role's password alone (for `url`; in Kubernetes a Secret mounted as a file).
+   * Without `url` the source's own `passwordFile` is used, as for every other connection of the source.
+   */
+  passwordFile: z.string().min(1).optional(),
   /** The physical replication slot that holds WAL on the server until it is archived. */
   slot: z
     .string()

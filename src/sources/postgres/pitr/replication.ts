@@ -1,12 +1,18 @@
 import pg from 'pg';
 import type { PostgresSourceConfig } from '../config.js';
-import { PgConnectError, serverMajor } from '../tools.js';
+import { PgConnectError, pgUrlHasPassword, pgUrlWithPasswordFile, serverMajor } from '../tools.js';
 import { parseLsn, parseSegmentSize, type Lsn } from './wal-names.js';
 import { UsageError } from '../../../util/errors.js';
 
-/** The replication connection's URL: `pitr.url`, else the source's own. */
+/**
+ * The replication connection's URL with its password: `pitr.url` with `pitr.passwordFile`, else the source's own URL
+ * with the source's `passwordFile` (unless a caller has already put that file's password into the URL). The file is
+ * read on every call, so a rotated Secret is picked up when the archiver reconnects.
+ */
 export function replicationUrl(cfg: PostgresSourceConfig): string {
-  return cfg.pitr?.url ?? cfg.url;
+  if (cfg.pitr?.url) return pgUrlWithPasswordFile(cfg.pitr.url, cfg.pitr.passwordFile);
+  if (cfg.passwordFile && pgUrlHasPassword(cfg.url)) return cfg.url;
+  return pgUrlWithPasswordFile(cfg.url, cfg.passwordFile);
 }
 
 export function pitrOf(cfg: PostgresSourceConfig | undefined): NonNullable<PostgresSourceConfig['pitr']> {
