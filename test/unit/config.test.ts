@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,10 +89,18 @@ describe('config', () => {
 
   it('ships example configs that validate', async () => {
     const { loadConfig } = await import('../../src/sources/registry.js');
-    const env = { S3_ENDPOINT: 'http://minio:9000', PGUSER: 'u', PGPASSWORD: 'p', PGHOST: 'db', REDIS_PASSWORD: 'r', DRILL_PGUSER: 'd', DRILL_PGPASSWORD: 'dp' };
+    // No password comes from the environment: every one is a file (the same paths k8s/cronjobs mounts).
+    const env = { S3_ENDPOINT: 'http://minio:9000', PGUSER: 'u', PGHOST: 'db', DRILL_PGUSER: 'd' };
     const g = await loadConfig('examples/gushen.yaml', env);
     expect(g.sources.kube?.namespace).toBe('ai-qtrd');
     expect(g.sources.redis?.method).toBe('exec');
+    expect([g.sources.postgres?.passwordFile, g.sources.redis?.passwordFile, g.drill.postgres?.passwordFile, g.drill.redis.passwordFile]).toEqual([
+      '/etc/gushen-dr-credentials/postgres/password',
+      '/etc/gushen-dr-credentials/redis/password',
+      '/etc/gushen-dr-credentials/drill-postgres/password',
+      '/etc/gushen-dr-credentials/redis/password',
+    ]);
+    expect(readFileSync('examples/gushen.yaml', 'utf8')).not.toMatch(/PASSWORD\}|:\$\{[A-Z_]*PASS/);
     const l = await loadConfig('examples/local.yaml', {});
     expect(l.store.url).toBe('file://./backups');
     expect(l.sources.postgres?.url).toBe('postgres://postgres@127.0.0.1:5432/');
