@@ -68,6 +68,12 @@ describe('redis backup methods and failures', () => {
     log: silentLogger,
     scratchDir: scratch.path,
   });
+  /** The master's INFO persistence, and its clock (seconds and microseconds: LASTSAVE counts whole seconds). */
+  const persistenceOf = async () => parseInfo(await master.client().info('persistence'));
+  const serverTime = async () => {
+    const [s, us] = (await master.client().time()) as unknown as [string, string];
+    return { s: Number(s), us: Number(us) };
+  };
   const factsMatch = async (artifact: Artifact, r: TestRedis) => {
     const ks = parseKeyspace(await r.client().info('keyspace'));
     expect((artifact.facts as RedisFacts).databases).toEqual(ks.map(({ db, keys, expires }) => ({ db, keys, expires })));
@@ -322,11 +328,6 @@ describe('redis backup methods and failures', () => {
 
   it('BGSAVE right after a save: no wait up front; a save ending in the same LASTSAVE second is not taken for ours', async () => {
     const c = master.client();
-    const persistenceOf = async () => parseInfo(await c.info('persistence'));
-    const serverTime = async () => {
-      const [s, us] = (await c.time()) as unknown as [string, string];
-      return { s: Number(s), us: Number(us) };
-    };
     let proved = false;
     for (let attempt = 0; attempt < 10 && !proved; attempt++) {
       // A save that ends early in a second, so that ours (a small dataset saves in milliseconds) ends in the same one.
@@ -357,11 +358,6 @@ describe('redis backup methods and failures', () => {
     // Before the fix the artifact was the first, followed file while the server's dump.rdb (and LASTSAVE) came from
     // the save taken again: same size, another SHA-256 (seen once in CI as a flaky redis-backup-restore failure).
     const c = master.client();
-    const persistenceOf = async () => parseInfo(await c.info('persistence'));
-    const serverTime = async () => {
-      const [s, us] = (await c.time()) as unknown as [string, string];
-      return { s: Number(s), us: Number(us) };
-    };
     let proved = false;
     try {
       for (let attempt = 0; attempt < 15 && !proved; attempt++) {
