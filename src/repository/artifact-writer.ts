@@ -28,6 +28,8 @@ export type WrittenArtifact = Omit<Artifact, 'facts'>;
 export interface CompressedBody extends Readable {
   /** After the stream ended: how many plaintext bytes the compressor read. */
   plaintextSize(): number;
+  /** While it runs, where the compressor can tell: about how many plaintext bytes it has read (for progress). */
+  plaintextSoFar?(): number | undefined;
 }
 
 export interface ArtifactProgress {
@@ -70,31 +72,49 @@ export class ArtifactWriter {
    */
   async writeCompressed(spec: ArtifactSpec, body: CompressedBody, signal?: AbortSignal): Promise<WrittenArtifact> {
     if (spec.compression !== 'zstd') throw new Error(`artifact ${spec.name}: only zstd frames carry the checksum that stands in for the plaintext SHA-256`);
+    // Progress counts plaintext bytes, as the total (the database size) does: compressed bytes made a dump look a
+    // third done when it had finished. Where the compressor cannot tell, compressed bytes are all there is.
     let seen = 0;
     body.on('data', (c: Buffer) => {
       seen += c.length;
-      this.progress?.update(spec.name, seen);
+      this.progress?.update(spec.name, body.plaintextSoFar?.() ?? seen);
     });
-    const { key, stored } = await this.encryptAndStore(spec, [body], body, signal);
+    const { key, stored } = await this.encryptAndStore(spec, [body], body, signal, () => this.progress?.update(spec.name, body.plaintextSize()));
     return this.entry(spec, key, body.plaintextSize(), undefined, stored);
   }
 
-  private async encryptAndStore(spec: ArtifactSpec, stages: [Readable, ...Duplex[]], body: Readable, signal?: AbortSignal): Promise<{ key: string; stored: Digest }> {
+  /** `beforeFinish`: called once everything is stored, before progress reports the artifact done. */
+  private async encryptAndStore(
+    spec: ArtifactSpec,
+    stages: [Readable, ...Duplex[]],
+    body: Readable,
+    signal?: AbortSignal,
+    beforeFinish?: () => void,
+  ): Promise<{ key: string; stored: Digest }> {
     const key = artifactKey(this.backupId, spec.name, spec.compression);
     const stored = new HashTap();
     const out = new PassThrough();
     this.progress?.start(spec.name, spec.progressTotal ?? spec.expectedSize);
+    let storedOk = false;
     try {
       await Promise.all([
         pipeline([...stages, createEncryptStream(this.recipients), stored, out], { signal }),
         this.store.put(key, out, { signal, retain: true, sizeHint: spec.expectedSize }),
       ]);
+      storedOk = true;
     } catch (err) {
       out.destroy();
       body.destroy();
       await this.store.delete(key).catch(() => undefined);
       throw new OperationError(`artifact ${spec.name}: ${errorMessage(err)}`, { cause: err });
     } finally {
+      if (storedOk) {
+        try {
+          beforeFinish?.();
+        } catch {
+          // progress only: never a reason to fail what was stored
+        }
+      }
       this.progress?.finish(spec.name);
     }
     return { key, stored: stored.digest() };

@@ -131,7 +131,7 @@ describe('a backup stores its own log; progress without a terminal', () => {
     expect(missing.stderr).toContain('backup 20200101T000000Z-manual has no stored log');
   }, 120_000);
 
-  it('backup progress: JSON lines per artifact, with the total where the size is known', () => {
+  it('backup progress: JSON lines per artifact, with the total where the size is known', async () => {
     const progress = backup.stderr
       .split('\n')
       .filter((l) => l.includes('"msg":"progress"'))
@@ -143,6 +143,13 @@ describe('a backup stores its own log; progress without a terminal', () => {
     expect(done.find((p) => p.item === 'postgres/gushen.dump')?.totalBytes).toBeGreaterThan(0);
     expect(done.find((p) => p.item === 'redis/dump.rdb')?.totalBytes).toBeGreaterThan(0);
     expect(done.find((p) => p.item === 'postgres/globals.sql')?.totalBytes).toBeUndefined();
+    // Bytes are plaintext bytes, like the totals: a dump compressed by the zstd CLI counted its compressed bytes
+    // (a finished dump looked a third done). Every artifact's last line has its plaintext size.
+    const manifest = JSON.parse(await readFile(join(storeDir, 'backups', id, 'manifest.json'), 'utf8')) as { artifacts: Array<{ name: string; size: number }> };
+    for (const a of manifest.artifacts) expect(done.find((p) => p.item === a.name)?.bytes, a.name).toBe(a.size);
+    // While the dump ran, no line counted more than the dump (give or take what zstd read of its own at start-up).
+    const dumpSize = manifest.artifacts.find((a) => a.name === 'postgres/gushen.dump')!.size;
+    expect(progress.filter((p) => p.item === 'postgres/gushen.dump').every((p) => p.bytes <= dumpSize + 64 * 1024)).toBe(true);
   });
 
   it('verify and restore report progress of what they read, with the stored size as the total', async () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { BoundedText, toolFailure, type ToolRun } from './tools.js';
 
@@ -191,6 +192,22 @@ export class ZstdDumpOutput extends ToolOutput {
     return undefined;
   }
 
+  private readSoFar: { bytes: number | undefined; at: number } = { bytes: 0, at: 0 };
+
+  /**
+   * While the dump runs: about how many plaintext bytes zstd has read so far, for progress against the database size
+   * (the bytes this process sees are compressed). Linux counts them in /proc/<pid>/io (rchar: every byte read()
+   * returned, the dump through its stdin plus a few KiB of its own start-up); looked up at most every 250 ms.
+   * Undefined where that file cannot be read (not Linux, another user): progress then counts compressed bytes.
+   */
+  plaintextSoFar(): number | undefined {
+    const now = Date.now();
+    if (now - this.readSoFar.at >= 250 && this.zstd.child.pid !== undefined && this.readSoFar.bytes !== undefined) {
+      this.readSoFar = { bytes: readCharCount(this.zstd.child.pid), at: now };
+    }
+    return this.readSoFar.bytes;
+  }
+
   /** After the stream ended: the plaintext bytes zstd read, i.e. the dump's size. */
   plaintextSize(): number {
     if (this.plaintext === undefined) throw new Error('ZstdDumpOutput: the stream has not ended');
@@ -200,5 +217,15 @@ export class ZstdDumpOutput extends ToolOutput {
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
     killIfRunning(this.zstd.child);
     super._destroy(err, cb);
+  }
+}
+
+/** `rchar` of /proc/<pid>/io: the bytes a process has read so far; undefined where that cannot be read. */
+export function readCharCount(pid: number): number | undefined {
+  try {
+    const m = /^rchar:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
