@@ -13,18 +13,8 @@ import { silentLogger } from '../../src/util/log.js';
 import { startCliProcess, type CliProcess } from '../support/cli-process.js';
 import { PG_BIN, startPostgres, type TestPostgres } from '../support/postgres.js';
 import { freePort, waitFor } from '../support/ports.js';
+import { parseMetrics } from '../support/metrics.js';
 import { tempDir } from '../support/tmp.js';
-
-/** Prometheus text → `name{labels}` → value (labels as written by prom-client, sorted by it). */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
   const r = await fetch(url);

@@ -9,6 +9,7 @@ import { formatIdentityFile, generateX25519Identity } from '../../src/crypto/ind
 import { startCliProcess, type CliProcess } from './cli-process.js';
 import { PG_BIN } from './postgres.js';
 import { freePort, waitFor } from './ports.js';
+import { parseMetrics } from './metrics.js';
 
 const run = promisify(execFile);
 
@@ -171,14 +172,7 @@ export async function startArchiver(config: string, extra: string[] = []): Promi
 
 /** Prometheus text → metric name (with labels) → value. */
 export async function scrape(address: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://${address}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
+  return parseMetrics(await (await fetch(`http://${address}/metrics`)).text());
 }
 
 /** Starts a restored data directory (owned by postgres when we are root) on a free port; `ids()` reads a table. */
