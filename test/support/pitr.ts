@@ -7,7 +7,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { formatIdentityFile, generateX25519Identity } from '../../src/crypto/index.js';
 import { startCliProcess, type CliProcess } from './cli-process.js';
-import { PG_BIN } from './postgres.js';
+import { PG_BIN, withClient } from './postgres.js';
 import { freePort, waitFor } from './ports.js';
 import { parseMetrics } from './metrics.js';
 
@@ -76,15 +76,7 @@ export async function startPitrServer(opts: { segSizeMiB?: number } = {}): Promi
     url: `${url}/postgres`,
     urlFor: (db) => `${url}/${db}`,
     data,
-    query: async (db, sql, params) => {
-      const c = new pg.Client({ connectionString: `${url}/${db}` });
-      await c.connect();
-      try {
-        return await c.query(sql, params);
-      } finally {
-        await c.end();
-      }
-    },
+    query: (db, sql, params) => withClient(`${url}/${db}`, (c) => c.query(sql, params)),
     pid,
     kill9: async () => {
       const p = await pid();
@@ -185,15 +177,7 @@ export async function startDataDir(data: string): Promise<{ port: number; query<
   await asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-o', `-p ${port} -k ${sock} -c listen_addresses=127.0.0.1`, '-l', log, '-w', '-t', '60', 'start']);
   return {
     port,
-    query: async (db, sql) => {
-      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/${db}` });
-      await c.connect();
-      try {
-        return await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    },
+    query: (db, sql) => withClient(`postgres://postgres@127.0.0.1:${port}/${db}`, (c) => c.query(sql)),
     stop: async () => {
       await asPostgres(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
       await rm(sock, { recursive: true, force: true });
