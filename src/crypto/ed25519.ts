@@ -2,8 +2,8 @@
  * Ed25519 keys and signatures for manifests, on node:crypto. The formats are the ones OpenSSL reads, so that an
  * operator can check a signature without gushen-dr (`openssl pkeyutl -verify -pubin -inkey signing.pub -rawin …`):
  *
- *   private key   PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as `openssl genpkey -algorithm ed25519` writes it
- *   public key    SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`), as `openssl pkey -pubout` writes it;
+ *   private key   PKCS#8 PEM (label `PRIVATE KEY`), as `openssl genpkey -algorithm ed25519` writes it
+ *   public key    SubjectPublicKeyInfo PEM (label `PUBLIC KEY`), as `openssl pkey -pubout` writes it;
  *                 also accepted on one line as the PEM's base64 body (`MCowBQYDK2VwAyEA…`, 60 characters)
  *   signature     the raw 64-byte Ed25519 signature (RFC 8032) of the signed bytes
  *   fingerprint   `ed25519:` and the first 16 hex digits of the SHA-256 of the public key's DER
@@ -14,6 +14,11 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 
 export const ED25519_SIGNATURE_BYTES = 64;
+
+/** PEM armour lines: `-----BEGIN <label>-----` and `-----END <label>-----` (RFC 7468). */
+const PUBLIC_LABEL = 'PUBLIC KEY';
+const PRIVATE_LABEL = 'PRIVATE KEY';
+const pemLine = (edge: 'BEGIN' | 'END', label: string) => `-----${edge} ${label}-----`;
 
 export interface SigningPublicKey {
   key: KeyObject;
@@ -42,13 +47,13 @@ function describePublicKey(key: KeyObject): SigningPublicKey {
 }
 
 export function formatPublicKeyPem(pub: SigningPublicKey): string {
-  return `-----BEGIN PUBLIC KEY-----\n${pub.spki}\n-----END PUBLIC KEY-----\n`;
+  return `${pemLine('BEGIN', PUBLIC_LABEL)}\n${pub.spki}\n${pemLine('END', PUBLIC_LABEL)}\n`;
 }
 
 /** Parses a PKCS#8 PEM Ed25519 private key (unencrypted). Throws an Error that says what is wrong, never the key. */
 export function parseSigningPrivateKey(pem: string): SigningKeyPair {
-  if (!/-----BEGIN PRIVATE KEY-----/.test(pem)) {
-    throw new Error('expected an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----), as gushen-dr keygen --signing or openssl genpkey -algorithm ed25519 write it');
+  if (!pem.split(/\r?\n/).some((l) => l.trim() === pemLine('BEGIN', PRIVATE_LABEL))) {
+    throw new Error(`expected an unencrypted PKCS#8 PEM private key (${pemLine('BEGIN', PRIVATE_LABEL)}), as gushen-dr keygen --signing or openssl genpkey -algorithm ed25519 write it`);
   }
   let key: KeyObject;
   try {
@@ -81,7 +86,7 @@ export function parseSigningPublicKey(text: string): SigningPublicKey {
 }
 
 /**
- * Every public key in a text: PEM blocks (`-----BEGIN PUBLIC KEY-----` … `-----END PUBLIC KEY-----`) and one-line
+ * Every public key in a text: PEM blocks (label `PUBLIC KEY`) and one-line
  * base64 bodies; blank lines and `#` comments outside blocks are ignored. Errors name the line.
  */
 export function parseSigningPublicKeys(text: string): SigningPublicKey[] {
@@ -92,11 +97,11 @@ export function parseSigningPublicKeys(text: string): SigningPublicKey[] {
     if (!line || line.startsWith('#')) continue;
     const at = `line ${i + 1}`;
     try {
-      if (line === '-----BEGIN PUBLIC KEY-----') {
+      if (line === pemLine('BEGIN', PUBLIC_LABEL)) {
         const body: string[] = [];
         let j = i + 1;
-        for (; j < lines.length && lines[j].trim() !== '-----END PUBLIC KEY-----'; j++) body.push(lines[j].trim());
-        if (j === lines.length) throw new Error('PEM block without -----END PUBLIC KEY-----');
+        for (; j < lines.length && lines[j].trim() !== pemLine('END', PUBLIC_LABEL); j++) body.push(lines[j].trim());
+        if (j === lines.length) throw new Error(`PEM block without ${pemLine('END', PUBLIC_LABEL)}`);
         const b64 = body.join('');
         if (!ONE_LINE_RE.test(b64)) throw new Error('the PEM block is not base64');
         out.push(publicKeyFromDer(Buffer.from(b64, 'base64')));
@@ -104,7 +109,7 @@ export function parseSigningPublicKeys(text: string): SigningPublicKey[] {
       } else if (ONE_LINE_RE.test(line)) {
         out.push(publicKeyFromDer(Buffer.from(line, 'base64')));
       } else {
-        throw new Error('expected a PEM public key (-----BEGIN PUBLIC KEY-----) or its one-line base64 body');
+        throw new Error(`expected a PEM public key (${pemLine('BEGIN', PUBLIC_LABEL)}) or its one-line base64 body`);
       }
     } catch (err) {
       throw new Error(`${at}: ${(err as Error).message}`, { cause: err });
