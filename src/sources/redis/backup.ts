@@ -50,10 +50,14 @@ async function rdbLocation(client: Redis, cfg: RedisSourceConfig, log: Logger): 
 interface OpenedSource {
   stream: Readable;
   /** The server's verdict on the save being read, when the stream may end before it (see followBgsave). */
-  saved?: Promise<unknown>;
+  saved?: Promise<BgsaveResult>;
 }
 
-async function openSource(ctx: BackupContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean): Promise<OpenedSource> {
+/**
+ * The snapshot to store. `confirmed`: a save the server already confirmed (file method), whose finished file is read
+ * without another BGSAVE.
+ */
+async function openSource(ctx: BackupContext, cfg: RedisSourceConfig, client: Redis, log: Logger, follow: boolean, confirmed?: BgsaveResult): Promise<OpenedSource> {
   const ep = parseRedisUrl(cfg.url, 'sources.redis.url', { passwordFile: cfg.passwordFile });
   if (cfg.method === 'replication') {
     log.info({ server: ep.display }, 'requesting a snapshot over the replication protocol');
@@ -67,6 +71,10 @@ async function openSource(ctx: BackupContext, cfg: RedisSourceConfig, client: Re
   if (cfg.method === 'exec' && !namespace) throw new UsageError('sources.redis.method exec needs sources.redis.namespace or sources.kube.namespace');
   // Where the file will be; if this fails now, BGSAVE still runs first (its own error is the better one).
   const early = await rdbLocation(client, cfg, log).catch(() => undefined);
+  if (confirmed && cfg.method === 'file') {
+    const where = early ?? (await rdbLocation(client, cfg, log));
+    return { stream: await openRdbFile(join(where.dir, where.file), confirmed.lastsave) };
+  }
 
   log.info('BGSAVE');
   let onIssued!: (i: { scheduled: boolean; at: number }) => void;
@@ -113,11 +121,12 @@ export const backupRedis: BackupFn = async (ctx) => {
 
     let written;
     let validator: RdbValidator;
+    let confirmed: BgsaveResult | undefined;
     for (let follow = true; ; follow = false) {
       let source: Readable;
-      let saved: Promise<unknown> | undefined;
+      let saved: Promise<BgsaveResult> | undefined;
       try {
-        ({ stream: source, saved } = await openSource(ctx, cfg, client, log, follow));
+        ({ stream: source, saved } = await openSource(ctx, cfg, client, log, follow, confirmed));
       } catch (err) {
         if (err instanceof UsageError || err instanceof OperationError) throw err;
         throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
@@ -155,18 +164,20 @@ export const backupRedis: BackupFn = async (ctx) => {
       }
       let result: BgsaveResult | undefined;
       try {
-        result = (await saved) as BgsaveResult | undefined;
+        result = await saved;
       } catch (err) {
         await ctx.writer.discard(written).catch((e: unknown) => log.error({ err: errorMessage(e) }, 'could not remove the artifact of a failed save'));
         if (err instanceof OperationError) throw err;
         throw new OperationError(`redis backup (${cfg.method}): ${errorMessage(err)}`, { cause: err });
       }
-      if (follow && saved && (result?.saves ?? 1) > 1) {
+      if (result && result.saves > 1) {
         // What was followed is the first save, which bgsave() did not accept (it ended within the second of the
         // previous save, so LASTSAVE could not vouch for it) and took again: the server confirmed a later file.
-        // Store the file of a confirmed save instead, so the artifact is the snapshot the facts and LASTSAVE describe.
+        // Store that save's finished file instead (no further BGSAVE), so the artifact is the snapshot the facts
+        // and LASTSAVE describe.
         await ctx.writer.discard(written);
         log.info('the followed save was taken again by the server check; reading the finished file of a confirmed save instead');
+        confirmed = result;
         continue;
       }
       break;
