@@ -79,42 +79,28 @@ export class ArtifactWriter {
       seen += c.length;
       this.progress?.update(spec.name, body.plaintextSoFar?.() ?? seen);
     });
-    const { key, stored } = await this.encryptAndStore(spec, [body], body, signal, () => this.progress?.update(spec.name, body.plaintextSize()));
+    // Once the body ended cleanly the compressor's count is exact: the artifact's last progress line carries it.
+    body.once('end', () => this.progress?.update(spec.name, body.plaintextSize()));
+    const { key, stored } = await this.encryptAndStore(spec, [body], body, signal);
     return this.entry(spec, key, body.plaintextSize(), undefined, stored);
   }
 
-  /** `beforeFinish`: called once everything is stored, before progress reports the artifact done. */
-  private async encryptAndStore(
-    spec: ArtifactSpec,
-    stages: [Readable, ...Duplex[]],
-    body: Readable,
-    signal?: AbortSignal,
-    beforeFinish?: () => void,
-  ): Promise<{ key: string; stored: Digest }> {
+  private async encryptAndStore(spec: ArtifactSpec, stages: [Readable, ...Duplex[]], body: Readable, signal?: AbortSignal): Promise<{ key: string; stored: Digest }> {
     const key = artifactKey(this.backupId, spec.name, spec.compression);
     const stored = new HashTap();
     const out = new PassThrough();
     this.progress?.start(spec.name, spec.progressTotal ?? spec.expectedSize);
-    let storedOk = false;
     try {
       await Promise.all([
         pipeline([...stages, createEncryptStream(this.recipients), stored, out], { signal }),
         this.store.put(key, out, { signal, retain: true, sizeHint: spec.expectedSize }),
       ]);
-      storedOk = true;
     } catch (err) {
       out.destroy();
       body.destroy();
       await this.store.delete(key).catch(() => undefined);
       throw new OperationError(`artifact ${spec.name}: ${errorMessage(err)}`, { cause: err });
     } finally {
-      if (storedOk) {
-        try {
-          beforeFinish?.();
-        } catch {
-          // progress only: never a reason to fail what was stored
-        }
-      }
       this.progress?.finish(spec.name);
     }
     return { key, stored: stored.digest() };
