@@ -37,15 +37,18 @@ describe('replicationUrl: which URL and which password file', () => {
     ['pitr.url alone (PGPASSWORD/PGPASSFILE or trust)', { pitrUrl: 'postgres://repl@db:5432/' }, 'repl', ''],
     ['pitr.url ignores the source password file (another role)', { pitrUrl: 'postgres://repl@db:5432/', passwordFile: 'main' as const }, 'repl', ''],
     ['no pitr.url: the source URL with the source password file', { passwordFile: 'main' as const }, 'backup', 'main secret'],
-    ['no pitr.url: a URL the backup already completed from the file is kept', { url: 'postgres://backup:main%20secret@db:5432/gushen', passwordFile: 'main' as const }, 'backup', 'main secret'],
   ])('%s', (_name, c, user, password) => {
     const u = new URL(replicationUrl(cfg(c)));
     expect(u.username).toBe(user);
     expect(decodeURIComponent(u.password)).toBe(password);
   });
 
-  it('a pitr.url with a password of its own and a password file is refused, naming neither secret', () => {
-    expect(() => replicationUrl(cfg({ pitrUrl: 'postgres://repl:inline@db:5432/', pitrPasswordFile: 'repl' }))).toThrow(/has a password and a password file .* keep the password in the file only/);
-    expect(() => replicationUrl(cfg({ pitrUrl: 'postgres://repl:inline@db:5432/', pitrPasswordFile: 'repl' }))).not.toThrow(/inline|r€pl/);
+  it.each([
+    ['a pitr.url', { pitrUrl: 'postgres://repl:inline@db:5432/', pitrPasswordFile: 'repl' as const }],
+    // As for the backup's own connections (the archiver used to take the URL's and ignore the file).
+    ['the source URL', { url: 'postgres://backup:inline@db:5432/gushen', passwordFile: 'main' as const }],
+  ])('%s with a password of its own and a password file is refused, naming neither secret', (_name, c) => {
+    expect(() => replicationUrl(cfg(c))).toThrow(/has a password and a password file .* keep the password in the file only/);
+    expect(() => replicationUrl(cfg(c))).not.toThrow(/inline|r€pl|main secret/);
   });
 });

@@ -183,11 +183,6 @@ function urlPassword(u: URL): string | undefined {
   return u.searchParams.get('password') ?? undefined;
 }
 
-/** Whether the URL carries a password (in its userinfo or a `password` parameter). */
-export function pgUrlHasPassword(url: string): boolean {
-  return urlPassword(parsePgUrl(url)) !== undefined;
-}
-
 /**
  * Builds the libpq connection for one database of a server URL. The URL's own path is replaced by `database`
  * (when given). Query parameters (sslmode, host for a Unix socket, ...) are kept, except `password`: a password

@@ -1,18 +1,16 @@
 import pg from 'pg';
 import type { PostgresSourceConfig } from '../config.js';
-import { PgConnectError, pgUrlHasPassword, pgUrlWithPasswordFile, serverMajor } from '../tools.js';
+import { PgConnectError, pgUrlWithPasswordFile, serverMajor } from '../tools.js';
 import { parseLsn, parseSegmentSize, type Lsn } from './wal-names.js';
 import { UsageError } from '../../../util/errors.js';
 
 /**
  * The replication connection's URL with its password: `pitr.url` with `pitr.passwordFile`, else the source's own URL
- * with the source's `passwordFile` (unless a caller has already put that file's password into the URL). The file is
- * read on every call, so a rotated Secret is picked up when the archiver reconnects.
+ * with the source's `passwordFile` (callers pass the configured section, as loaded). The file is read on every call,
+ * so a rotated Secret is picked up when the archiver reconnects.
  */
 export function replicationUrl(cfg: PostgresSourceConfig): string {
-  if (cfg.pitr?.url) return pgUrlWithPasswordFile(cfg.pitr.url, cfg.pitr.passwordFile);
-  if (cfg.passwordFile && pgUrlHasPassword(cfg.url)) return cfg.url;
-  return pgUrlWithPasswordFile(cfg.url, cfg.passwordFile);
+  return cfg.pitr?.url ? pgUrlWithPasswordFile(cfg.pitr.url, cfg.pitr.passwordFile) : pgUrlWithPasswordFile(cfg.url, cfg.passwordFile);
 }
 
 export function pitrOf(cfg: PostgresSourceConfig | undefined): NonNullable<PostgresSourceConfig['pitr']> {
