@@ -298,7 +298,6 @@ export interface FillResult {
 const SYMBOLS = ['600519.SH', '000001.SZ', '300750.SZ', '601318.SH', '000858.SZ', '002594.SZ', '600036.SH', '601012.SH', '000333.SZ', '600276.SH'];
 const INTERVALS = ['1m', '5m', '15m', '1h', '1d'];
 
-
 function klineJson(r: () => number, n: number): string {
   const bars: number[][] = [];
   let p = 10 + r() * 1000;
