@@ -127,14 +127,13 @@ describe(`gushen-dr killed at random points of a backup (${KILLS} kills, seed ${
       const sent = proc.signal(signal);
       const exit = await proc.exited;
       counter.backup();
-      if (!sent) {
-        const lived = Math.max(0, (exitedAt || Date.now()) - from);
-        if (duringStartUp) startWindow = Math.min(startWindow, lived);
-        else backupWindow = Math.max(100, Math.min(backupWindow, lived - 100));
-      }
       if (sent) {
         counter.fault();
         delivered++;
+      } else {
+        const lived = Math.max(0, (exitedAt || Date.now()) - from);
+        if (duringStartUp) startWindow = Math.min(startWindow, lived);
+        else backupWindow = Math.max(100, Math.min(backupWindow, lived - 100));
       }
       const started = proc.logs().find((l) => l.msg === 'backup started');
       const id = started?.backup as string | undefined;
